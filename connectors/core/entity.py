@@ -1,0 +1,252 @@
+"""Declarations: what a source and its entities are, stated as frozen data.
+
+A connector is a ``Source`` plus a table of ``Entity`` records; the engine in this package does
+the paging, windows, fan-out, retries and typing. A simple entity is one line::
+
+    Entity("teams", "/v3/teams", envelope="data", columns=cols("id:int name:str leader:int"))
+
+Nothing here names a particular API.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+#: Column types a declaration may use, and the Arrow type each lands as.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "json": pa.string(),  # nested lists/objects kept whole as JSON text
+}
+
+#: The JSON body itself is the one record (no envelope, no list).
+BODY = "$"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A declared column. ``path`` reaches into nested objects with dots (``budget.amount``)."""
+
+    name: str
+    type: str
+    path: str = ""
+    nullable: bool = True
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in ARROW_TYPES:
+            raise ValueError(
+                f"column {self.name!r}: unknown type {self.type!r}; use one of {list(ARROW_TYPES)}"
+            )
+
+    @property
+    def source_path(self) -> tuple[str, ...]:
+        return tuple((self.path or self.name).split("."))
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+
+def cols(spec: str) -> tuple[Column, ...]:
+    """Columns from a compact spec: ``"id:int name:str budget_amount:float=budget.amount"``.
+
+    A trailing ``!`` on the type marks a column that is never null (``id:int!``).
+    """
+    out = []
+    for token in spec.split():
+        name, _, rest = token.partition(":")
+        typ, _, path = rest.partition("=")
+        out.append(Column(name, typ.rstrip("!"), path, nullable=not typ.endswith("!")))
+    return tuple(out)
+
+
+class Partitioning(enum.StrEnum):
+    NONE = "none"  # full refresh every run
+    DAILY = "daily"  # a date window per day; ranges fetched as windows of at most max_days
+    YEARLY = "yearly"  # one request (series) per calendar year
+
+
+@dataclass(frozen=True)
+class Window:
+    """How an entity is asked for a slice of time.
+
+    Daily windows send ``since_param``/``until_param`` formatted with ``format`` (strftime; the
+    values are UTC). ``inclusive_end`` means the API's ``until`` names the last day included, so
+    the engine sends ``end - 1 day``. Yearly windows send the year in ``year_param``.
+    ``partition_field`` is the record field that places a record in a partition; records outside
+    the requested window are dropped (an API that returns overlapping records must not duplicate).
+    """
+
+    partitioning: Partitioning
+    since_param: str = ""
+    until_param: str = ""
+    year_param: str = ""
+    format: str = "%Y-%m-%d"
+    inclusive_end: bool = False
+    max_days: int = 31
+    partition_field: str = ""
+    inject_year_as: str = ""  # add the requested year to each record under this column
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Request the entity once per record of a parent entity.
+
+    ``parent_key`` is read from each parent record; it goes into the path placeholder or query
+    param named ``target`` and is injected into each child record as ``inject_as`` (if set).
+    """
+
+    parent: str
+    target: str
+    parent_key: str = "id"
+    inject_as: str = ""
+
+
+class PagingKind(enum.StrEnum):
+    SINGLE = "single"  # one request, the whole list
+    PAGE_COUNT = "page_count"  # page numbers; the first page tells how many pages there are
+    PAGE_UNTIL_SHORT = "page_until_short"  # page numbers until a short/empty page or a last-page header
+    NEXT_LINK = "next_link"  # follow a next URL found in the body or the Link header
+
+
+@dataclass(frozen=True)
+class Paging:
+    kind: PagingKind = PagingKind.SINGLE
+    page_param: str = "page"
+    size_param: str = ""
+    size: int = 0
+    first_page: int = 1
+    count_path: str = ""  # dotted path to the page count (PAGE_COUNT)
+    current_path: str = ""  # dotted path to the echoed page number, checked against the request
+    next_path: str = ""  # dotted path to the next URL (NEXT_LINK); empty = Link header
+    last_page_header: str = ""  # header that says "true" on the last page (PAGE_UNTIL_SHORT)
+    max_pages: int = 100_000
+
+
+SINGLE = Paging()
+
+RecordHook = Callable[[list[dict[str, Any]], "HookContext"], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What a quirk hook may know about the request that produced its records."""
+
+    entity: str
+    params: Mapping[str, Any]
+    parent: Mapping[str, Any]
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    path: str
+    columns: tuple[Column, ...]
+    envelope: str | None = None  # key of the list; None = the body is the list; BODY = the body is one record
+    envelope_fallbacks: tuple[str, ...] = ()  # legacy keys accepted when ``envelope`` is absent
+    primary_key: tuple[str, ...] = ("id",)
+    paging: Paging = SINGLE
+    window: Window | None = None
+    fan_out: FanOut | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    method: str = "GET"
+    host: str = "base_url"  # which base-URL setting of the source the path is appended to
+    rate_group: str = ""  # extra rate-limit bucket of the source this entity also counts against
+    hook: RecordHook | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"entity {self.name!r}: duplicate column names")
+        missing = [k for k in self.primary_key if k not in names]
+        if missing:
+            raise ValueError(f"entity {self.name!r}: primary key {missing} not among its columns")
+        holes = placeholders(self.path)
+        allowed = {"workspace_id"} | ({self.fan_out.target} if self.fan_out else set())
+        if holes - allowed:
+            raise ValueError(
+                f"entity {self.name!r}: path {self.path!r} has unknown placeholders {holes - allowed}"
+            )
+
+    @property
+    def partitioning(self) -> Partitioning:
+        return self.window.partitioning if self.window else Partitioning.NONE
+
+    def schema(self, extra: tuple[pa.Field, ...] = ()) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type, c.nullable) for c in self.columns] + list(extra))
+
+
+def placeholders(path: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(path) if name}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A connection setting read from an environment variable (unless the flow file overrides it)."""
+
+    name: str
+    env: str
+    secret: bool = False
+    required: bool = True
+    default: str = ""
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source API: its entities, settings, auth headers and published limits."""
+
+    name: str
+    title: str
+    entities: tuple[Entity, ...]
+    settings: tuple[Setting, ...]
+    headers: Callable[[Mapping[str, str]], dict[str, str]]
+    rate_limits: tuple[RateLimit, ...] = ()
+    rate_groups: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
+    max_concurrency: int = 4
+    docs_url: str = ""
+    prepare: Callable[[dict[str, str]], dict[str, str]] | None = None  # derive/validate settings
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.entities]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source {self.name!r}: duplicate entity names")
+        for e in self.entities:
+            if e.fan_out and e.fan_out.parent not in names:
+                raise ValueError(
+                    f"{self.name}.{e.name}: fan-out parent {e.fan_out.parent!r} is not an entity"
+                )
+            if e.rate_group and e.rate_group not in self.rate_groups:
+                raise ValueError(f"{self.name}.{e.name}: unknown rate group {e.rate_group!r}")
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", e.name):
+                raise ValueError(f"{self.name}: entity name {e.name!r} must be snake_case")
+
+    def entity(self, name: str) -> Entity:
+        for e in self.entities:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    @property
+    def secret_settings(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.settings if s.secret)

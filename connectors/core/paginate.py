@@ -1,0 +1,185 @@
+"""Paginators: turn one logical request into the pages of records behind it.
+
+Each paginator is an async generator of ``(records, response)``. A page that repeats, an echoed
+page number that does not match the one asked for, or paging past ``max_pages`` is a
+``PaginationError`` rather than an endless loop. When the page count is known up front (the
+first page says it), the remaining pages are requested concurrently; the HTTP client's semaphore
+and rate limiters bound how many are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+from .entity import BODY, Entity, PagingKind
+from .errors import PaginationError, ResponseShapeError
+from .http import HttpClient, Response
+from .ratelimit import RateLimiter
+
+Page = tuple[list[dict[str, Any]], Response]
+
+
+def dig(body: Any, dotted: str) -> Any:
+    value = body
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
+    """The list of records in a response body, by the entity's envelope rule."""
+    if entity.envelope == BODY:
+        if not isinstance(body, dict):
+            raise ResponseShapeError(f"expected one JSON object, got {type(body).__name__}")
+        return [body]
+    if entity.envelope is None:
+        if not isinstance(body, list):
+            raise ResponseShapeError(f"expected a JSON list, got {type(body).__name__}")
+        return body
+    if not isinstance(body, dict):
+        raise ResponseShapeError(
+            f"expected a JSON object with key {entity.envelope!r}, got {type(body).__name__}"
+        )
+    for key in (entity.envelope, *entity.envelope_fallbacks):
+        if key in body:
+            value = body[key]
+            if isinstance(value, dict):  # a single record where a list is usual
+                return [value]
+            if not isinstance(value, list):
+                raise ResponseShapeError(f"key {key!r} holds {type(value).__name__}, expected a list")
+            return value
+    raise ResponseShapeError(
+        f"response has no {entity.envelope!r} key (keys present: {sorted(body)[:12]}); "
+        "the API changed or the endpoint answered with something else"
+    )
+
+
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def _next_link(resp: Response, entity: Entity) -> str | None:
+    if entity.paging.next_path:
+        value = dig(resp.body, entity.paging.next_path)
+        return str(value) if value else None
+    match = _LINK_NEXT.search(resp.headers.get("Link", ""))
+    return match.group(1) if match else None
+
+
+async def pages(
+    client: HttpClient,
+    entity: Entity,
+    url: str,
+    params: Mapping[str, Any],
+    extra_limiters: tuple[RateLimiter, ...] = (),
+) -> AsyncIterator[Page]:
+    paging = entity.paging
+    kind = paging.kind
+
+    async def fetch(target: str, query: Mapping[str, Any] | None) -> Page:
+        resp = await client.request_json(
+            target,
+            query,
+            method=entity.method,
+            extra_limiters=extra_limiters,
+            json_body=None,
+        )
+        return records_of(resp.body, entity), resp
+
+    if kind is PagingKind.SINGLE:
+        yield await fetch(url, params)
+        return
+
+    size_params = {paging.size_param: paging.size} if paging.size_param and paging.size else {}
+
+    if kind is PagingKind.PAGE_COUNT:
+        first = {**params, **size_params, paging.page_param: paging.first_page}
+        records, resp = await fetch(url, first)
+        _check_echo(resp, paging.current_path, paging.first_page)
+        count = dig(resp.body, paging.count_path)
+        if count is None:
+            raise ResponseShapeError(f"paged response has no {paging.count_path!r}")
+        count = int(count)
+        if count > paging.max_pages:
+            raise PaginationError(
+                f"the API announces {count} pages, more than the limit of {paging.max_pages}"
+            )
+        yield records, resp
+        last = paging.first_page + max(count, 1) - 1
+        tasks = [
+            asyncio.ensure_future(fetch(url, {**params, **size_params, paging.page_param: n}))
+            for n in range(paging.first_page + 1, last + 1)
+        ]
+        try:
+            for number, task in zip(range(paging.first_page + 1, last + 1), tasks, strict=True):
+                records, resp = await task
+                _check_echo(resp, paging.current_path, number)
+                yield records, resp
+        finally:
+            for task in tasks:
+                task.cancel()
+        return
+
+    if kind is PagingKind.PAGE_UNTIL_SHORT:
+        previous_first: Any = None
+        for n in range(paging.first_page, paging.first_page + paging.max_pages):
+            records, resp = await fetch(url, {**params, **size_params, paging.page_param: n})
+            marker = _page_marker(records, entity)
+            if records and marker == previous_first:
+                raise PaginationError(
+                    f"page {n} repeats the previous page (the API ignores {paging.page_param!r})"
+                )
+            previous_first = marker
+            yield records, resp
+            last_flag = resp.headers.get(paging.last_page_header, "") if paging.last_page_header else ""
+            if (
+                last_flag.strip().lower() == "true"
+                or not records
+                or (paging.size and len(records) < paging.size)
+            ):
+                return
+        raise PaginationError(f"paging did not end after {paging.max_pages} pages")
+
+    if kind is PagingKind.NEXT_LINK:
+        seen: set[str] = set()
+        target: str | None = url
+        query: Mapping[str, Any] | None = {**params, **size_params}
+        for _ in range(paging.max_pages):
+            assert target is not None
+            records, resp = await fetch(target, query)
+            yield records, resp
+            nxt = _next_link(resp, entity)
+            if not nxt:
+                return
+            nxt = urljoin(resp.url, nxt)
+            if nxt in seen or nxt == resp.url:
+                raise PaginationError(f"the next link repeats a page already read: {client.redact(nxt)}")
+            seen.add(nxt)
+            target, query = nxt, None  # the next link carries every parameter
+        raise PaginationError(f"paging did not end after {paging.max_pages} pages")
+
+    raise ValueError(f"unknown paging kind {kind!r}")
+
+
+def _check_echo(resp: Response, current_path: str, expected: int) -> None:
+    if not current_path:
+        return
+    echoed = dig(resp.body, current_path)
+    if echoed is not None and int(echoed) != expected:
+        raise PaginationError(f"asked for page {expected}, the API answered page {echoed}")
+
+
+def _page_marker(records: list[dict[str, Any]], entity: Entity) -> Any:
+    if not records:
+        return None
+    first, last = records[0], records[-1]
+    return (
+        tuple(first.get(k) for k in entity.primary_key),
+        tuple(last.get(k) for k in entity.primary_key),
+        len(records),
+    )

@@ -1,0 +1,81 @@
+"""A rate limiter that keeps every published window of an API at once.
+
+APIs publish limits as "N requests per window" for several windows together (Clockodo: 900/min,
+2,250/15 min, 4,500/h, 20,000/day). A classic token bucket refilling at N/window lets up to 2N
+through in one window after a burst, which would trip a hard window. So each window keeps the
+send times of its last N requests (a sliding log, the exact form of a token bucket whose capacity
+equals the window's quota): a request may go when, for every window, fewer than N requests were
+sent in the last ``window`` seconds. Waiting time is recorded as throttled seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable, Sequence
+
+from .entity import RateLimit
+
+
+class RateLimiter:
+    def __init__(self, limits: Sequence[RateLimit], clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = tuple(limits)
+        self._clock = clock
+        self._sent = [collections.deque[float](maxlen=lim.requests) for lim in self.limits]
+        self.throttled_seconds = 0.0
+
+    def delay(self, now: float) -> float:
+        """Seconds until one more request fits every window."""
+        wait = 0.0
+        for lim, sent in zip(self.limits, self._sent, strict=True):
+            if len(sent) >= lim.requests:
+                wait = max(wait, sent[0] + lim.per_seconds - now)
+        return wait
+
+    async def acquire(self) -> float:
+        """Wait for a slot; returns the seconds waited."""
+        waited = 0.0
+        # No lock: the check and the append below run without an await between them, which is
+        # atomic on one event loop, and a lock would tie the limiter to one loop while the
+        # registry outlives loops (each extraction runs its own ``asyncio.run``).
+        while True:
+            now = self._clock()
+            wait = self.delay(now)
+            if wait <= 0:
+                for sent in self._sent:
+                    sent.append(now)
+                break
+            await asyncio.sleep(wait)
+            waited += wait
+        self.throttled_seconds += waited
+        return waited
+
+    def penalise(self, seconds: float) -> None:
+        """After a 429, hold everyone back: treat the window as full for ``seconds``."""
+        until = self._clock() + seconds
+        for lim, sent in zip(self.limits, self._sent, strict=True):
+            # Fill the log so the oldest entry expires exactly at ``until``.
+            stamp = until - lim.per_seconds
+            sent.clear()
+            sent.extend([stamp] * lim.requests)
+
+
+class LimiterRegistry:
+    """Limiters shared by every extraction of one account within a process.
+
+    Quotas are per API user, not per entity, so all entities of a connection draw from one
+    limiter; an entity's extra rate group (e.g. Clockodo entries with enhanced_list) adds its own.
+    """
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, ...], RateLimiter] = {}
+
+    def get(self, key: tuple[str, ...], limits: Sequence[RateLimit]) -> RateLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None or limiter.limits != tuple(limits):
+            limiter = self._limiters[key] = RateLimiter(limits)
+        return limiter
+
+
+LIMITERS = LimiterRegistry()
