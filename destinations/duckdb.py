@@ -1,0 +1,209 @@
+"""DuckDB destination: replace (whole or a date scope), append and upsert, each in one transaction.
+
+The incoming Arrow data is copied into a temporary table first (so its size is known and it is
+read once), then one transaction changes the target: ``CREATE OR REPLACE`` for a whole replace,
+``DELETE`` of the scope + ``INSERT`` for a scoped replace, ``INSERT`` for append and ``MERGE`` on
+the primary key for upsert. New columns are added with ``ALTER TABLE``; a column whose type cannot
+hold the new values is a ``SchemaConflictError``. Identifiers are always quoted, values bound.
+
+DuckDB allows one writing process per file: open it only for the write, never keep it open.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .base import (
+    DestinationConfigError,
+    Mode,
+    SchemaConflictError,
+    Scope,
+    WriteResult,
+    check_mode,
+    guard_empty,
+)
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def qualified(table: str) -> str:
+    return ".".join(quote(part) for part in table.split("."))
+
+
+@dataclass(frozen=True)
+class DuckDBTarget:
+    path: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"duckdb:{self.path}#{self.table}"
+
+
+class DuckDBWriter:
+    def __init__(self, connect_config: dict[str, str] | None = None) -> None:
+        self.connect_config = connect_config or {}
+
+    def connect(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(path, read_only=read_only, config=self.connect_config)
+
+    def write(
+        self,
+        target: DuckDBTarget,
+        data: pa.Table | pa.RecordBatchReader,
+        mode: Mode | str,
+        primary_key: tuple[str, ...] | list[str] = (),
+        scope: Scope | None = None,
+        allow_empty: bool = False,
+    ) -> WriteResult:
+        started = time.perf_counter()
+        keys = tuple(primary_key)
+        parsed = check_mode(mode, keys, data.schema, str(target))
+        if scope is not None and parsed is not Mode.REPLACE:
+            raise DestinationConfigError(f"{target}: a scope only applies to mode 'replace'")
+        con = self.connect(target.path)
+        try:
+            con.register("__incoming_arrow", data)
+            con.execute("CREATE TEMP TABLE __incoming AS SELECT * FROM __incoming_arrow")
+            con.unregister("__incoming_arrow")
+            rows = con.execute("SELECT count(*) FROM __incoming").fetchone()[0]
+            guard_empty(parsed, rows, allow_empty, str(target), scope)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                written, deleted = self._apply(con, target, parsed, keys, scope, data.schema)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except duckdb.ConversionException as exc:
+            raise SchemaConflictError(
+                f"{target}: the new data does not fit the existing column types: {exc}"
+            ) from exc
+        finally:
+            con.close()
+        return WriteResult(str(target), parsed, written, deleted, time.perf_counter() - started)
+
+    # -- one mode each ------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        target: DuckDBTarget,
+        mode: Mode,
+        keys: tuple[str, ...],
+        scope: Scope | None,
+        schema: pa.Schema,
+    ) -> tuple[int, int]:
+        table = qualified(target.table)
+        if "." in target.table:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(target.table.split('.')[0])}")
+        exists = self._columns(con, target.table)
+        rows = con.execute("SELECT count(*) FROM __incoming").fetchone()[0]
+        if mode is Mode.REPLACE and scope is None:
+            before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __incoming")
+            return rows, before
+        if not exists:
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM __incoming")
+            return rows, 0
+        self._add_new_columns(con, target, exists, schema)
+        if mode is Mode.REPLACE:
+            assert scope is not None
+            if scope.column not in exists:
+                raise DestinationConfigError(f"{target}: scope column {scope.column!r} is not in the table")
+            col = quote(scope.column)
+            outside = con.execute(
+                f"SELECT count(*) FROM __incoming WHERE NOT ({col} >= ? AND {col} < ?) OR {col} IS NULL",
+                [scope.start, scope.end],
+            ).fetchone()[0]
+            if outside:
+                raise DestinationConfigError(
+                    f"{target}: {outside} incoming row(s) lie outside the scope {scope}"
+                )
+            deleted = con.execute(
+                f"DELETE FROM {table} WHERE {col} >= ? AND {col} < ?", [scope.start, scope.end]
+            ).fetchone()[0]
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __incoming")
+            return rows, deleted
+        if mode is Mode.APPEND:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __incoming")
+            return rows, 0
+        return self._merge(con, table, keys, schema), 0
+
+    def _merge(
+        self, con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], schema: pa.Schema
+    ) -> int:
+        names = [quote(n) for n in schema.names]
+        key_list = ", ".join(quote(k) for k in keys)
+        # The last row of a key within one batch wins (rowid is insertion order in a temp table).
+        source = f"(SELECT * FROM __incoming QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY rowid DESC) = 1)"
+        on = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM s.{quote(k)}" for k in keys)
+        updates = (
+            ", ".join(f"{n} = s.{n}" for n in names if n not in {quote(k) for k in keys})
+            or f"{names[0]} = s.{names[0]}"
+        )
+        sql = (
+            f"MERGE INTO {table} AS t USING {source} AS s ON {on} "
+            f"WHEN MATCHED THEN UPDATE SET {updates} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})"
+        )
+        con.execute(sql)
+        return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+
+    @staticmethod
+    def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+        schema, _, name = table.rpartition(".")
+        rows = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = coalesce(nullif(?, ''), current_schema()) ORDER BY ordinal_position",
+            [name, schema],
+        ).fetchall()
+        return dict(rows)
+
+    def _add_new_columns(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        target: DuckDBTarget,
+        existing: dict[str, str],
+        schema: pa.Schema,
+    ) -> None:
+        incoming = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '__incoming'"
+            ).fetchall()
+        )
+        for name, typ in incoming.items():
+            if name not in existing:
+                con.execute(f"ALTER TABLE {qualified(target.table)} ADD COLUMN {quote(name)} {typ}")
+            elif existing[name] != typ and not _widens(existing[name], typ):
+                raise SchemaConflictError(
+                    f"{target}: column {name!r} is {existing[name]} in the table but {typ} in the new data; "
+                    "rename the column in the flow, or replace the table"
+                )
+
+    def read(self, target: DuckDBTarget) -> pa.Table:
+        con = self.connect(target.path, read_only=True)
+        try:
+            return con.sql(f"SELECT * FROM {qualified(target.table)}").to_arrow_table()
+        finally:
+            con.close()
+
+
+_NUMERIC = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]
+
+
+def _widens(existing: str, new: str) -> bool:
+    """Whether values of type ``new`` fit a column of type ``existing`` without loss."""
+    if existing in _NUMERIC and new in _NUMERIC:
+        return _NUMERIC.index(new) <= _NUMERIC.index(existing)
+    if new == '"NULL"' or new == "NULL":
+        return True
+    return existing == "VARCHAR"

@@ -1,0 +1,136 @@
+"""The flow file's model: connections, flows (sources, outputs, schedule), project settings.
+
+Strict: unknown keys are errors, every reference (connection, entity, source) is checked, and
+secrets may only be named as ``{env: VAR}``. ``pipelines.loader`` turns a YAML file into these
+models and reports errors with file, line and key path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvRef(Strict):
+    """``{env: VAR}``: the value is read from this environment variable when a run starts."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Connection(Strict):
+    """A named account of a connector. Settings are the connector's (see docs/connectors/)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    connector: str
+
+    def setting_values(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(env var overrides, literal values) for ``connectors.core.settings.resolve_settings``."""
+        env: dict[str, str] = {}
+        literals: dict[str, str] = {}
+        for key, value in (self.model_extra or {}).items():
+            if isinstance(value, dict) and set(value) == {"env"}:
+                env[key] = str(value["env"])
+            elif isinstance(value, EnvRef):
+                env[key] = value.env
+            else:
+                literals[key] = str(value)
+        return env, literals
+
+
+class SourceSpec(Strict):
+    connection: str
+    entity: str
+    start: dt.date | None = None  # first day the flow wants (partitioned entities)
+    lookback_days: Annotated[int, Field(ge=0, le=3660)] = 31  # days re-read on every scheduled run
+
+
+class DuckDBTarget(Strict):
+    path: str = "data/warehouse.duckdb"
+    table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")]
+
+
+class OutputTarget(Strict):
+    duckdb: DuckDBTarget | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> OutputTarget:
+        chosen = [k for k, v in self.__dict__.items() if v is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"name exactly one destination (one of: {', '.join(type(self).model_fields)}); got {chosen}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in self.__dict__.items() if v is not None)
+
+    @property
+    def settings(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class Output(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    from_: str = Field(alias="from")
+    to: OutputTarget
+    mode: Literal["replace", "append", "upsert"] = "replace"
+    primary_key: tuple[str, ...] | None = None  # defaults to the entity's primary key
+    allow_empty: bool = False
+    name: Annotated[str, Field(pattern=NAME)] | None = None
+
+    @property
+    def output_name(self) -> str:
+        if self.name:
+            return self.name
+        settings = self.to.settings
+        return re.sub(r"[^a-z0-9_]", "_", getattr(settings, "table", None) or self.from_).lower()
+
+
+class Schedule(Strict):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"cron {value!r} must have 5 fields: minute hour day-of-month month day-of-week")
+        return value
+
+
+class Flow(Strict):
+    description: str = ""
+    sources: dict[Annotated[str, Field(pattern=NAME)], SourceSpec]
+    outputs: list[Output] = []
+    schedule: Schedule | None = None
+
+
+class ProjectSettings(Strict):
+    data_dir: str = "data"
+    partitions_start: dt.date = dt.date(2024, 1, 1)  # first daily/yearly partition of every raw asset
+
+
+class FlowFile(Strict):
+    settings: ProjectSettings = ProjectSettings()
+    connections: dict[Annotated[str, Field(pattern=NAME)], Connection] = {}
+    flows: dict[Annotated[str, Field(pattern=NAME)], Flow] = {}
