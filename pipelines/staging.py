@@ -46,6 +46,7 @@ class StageReport:
     partitions: dict[str, int] = field(default_factory=dict)  # partition key -> rows
     stats: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    preview: pa.Table | None = None  # the first few rows, for the UI
 
 
 class Staging:
@@ -122,8 +123,12 @@ async def _stage(
                 staging.write(connection, entity.name, key, table)
                 report.partitions[key] = table.num_rows
                 report.rows += table.num_rows
+                if report.preview is None and table.num_rows:
+                    report.preview = table.slice(0, 10)
         report.stats = {**ex.client.stats.as_dict(), "pages": ex.stats.pages, "slices": ex.stats.slices}
     report.files = sorted(report.partitions)
+    if report.preview is None:
+        report.preview = staged_schema(entity).empty_table()
     return report
 
 

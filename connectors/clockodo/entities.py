@@ -284,6 +284,7 @@ ENTITIES: tuple[Entity, ...] = (
         "customers_projects",
         "/v2/users/{users_id}/access/customers-projects",
         envelope=BODY,
+        body_keys=("add", "report", "edit"),
         fan_out=PER_USER,
         primary_key=("users_id", "permission", "customers_id", "projects_id"),
         hook=flatten_access,

@@ -157,6 +157,7 @@ class Entity:
     columns: tuple[Column, ...]
     envelope: str | None = None  # key of the list; None = the body is the list; BODY = the body is one record
     envelope_fallbacks: tuple[str, ...] = ()  # legacy keys accepted when ``envelope`` is absent
+    body_keys: tuple[str, ...] = ()  # with envelope=BODY: keys the body must have to be the record
     primary_key: tuple[str, ...] = ("id",)
     paging: Paging = SINGLE
     window: Window | None = None

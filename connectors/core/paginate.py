@@ -37,6 +37,9 @@ def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
     if entity.envelope == BODY:
         if not isinstance(body, dict):
             raise ResponseShapeError(f"expected one JSON object, got {type(body).__name__}")
+        missing = [k for k in entity.body_keys if k not in body]
+        if missing:
+            raise ResponseShapeError(f"response lacks {missing} (keys present: {sorted(body)[:12]})")
         return [body]
     if entity.envelope is None:
         if not isinstance(body, list):

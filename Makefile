@@ -1,0 +1,42 @@
+# couplet — every target sets up .venv itself on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8765
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+
+.PHONY: demo test dev lint format sandbox bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## sandbox APIs -> Dagster -> DuckDB, then print what landed
+	$(BIN)/couplet demo
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest
+
+dev: $(STAMP)  ## sandbox + Dagster UI on http://127.0.0.1:3000
+	$(BIN)/python -m dagster_project.dev --port $(PORT)
+
+sandbox: $(STAMP)  ## only the sandbox APIs
+	$(BIN)/couplet sandbox --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy connectors/core destinations
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)  ## benchmarks: run by hand, they print figures
+	$(BIN)/python bench/bench_extract.py
+
+clean:
+	rm -rf data/staging data/warehouse.duckdb data/dagster_home
