@@ -66,7 +66,7 @@ def _expected_rows(entity: Entity, api: DeclaredAPI) -> int:
 @pytest.mark.parametrize(("connector", "entity_name"), CASES)
 def test_requests_paths_params_headers(connector: str, entity_name: str) -> None:
     source, entity, api = setup(connector, entity_name)
-    table, ex = run(source, entity, api)
+    table, _ex = run(source, entity, api)
     calls = [
         r
         for r in api.requests
@@ -101,7 +101,7 @@ def test_requests_paths_params_headers(connector: str, entity_name: str) -> None
 @pytest.mark.parametrize(("connector", "entity_name"), CASES)
 def test_paging_envelope_and_primary_key(connector: str, entity_name: str) -> None:
     source, entity, api = setup(connector, entity_name, records=5, page_size=2)
-    table, ex = run(source, entity, api)
+    table, _ex = run(source, entity, api)
     assert table.num_rows > 0
     if entity.envelope != BODY and entity.name not in ("customers_projects",):
         assert table.num_rows == _expected_rows(entity, api)
