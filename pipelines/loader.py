@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from connectors import CONNECTORS, get_source
 
-from .config import Connection, FlowFile
+from .config import FlowFile
 
 SHIPPED = Path(__file__).parent / "flows"
 
@@ -213,8 +213,10 @@ def load_flows(paths: Sequence[Path | str] | None = None) -> FlowFile:
         flows=merged["flows"],
         **({"settings": settings} if settings else {}),
     )
+
+    def locate(loc: list[Any]) -> tuple[str, int | None]:
+        file = origin.get((loc[0], loc[1]), str(files[0]) if files else "?")
+        return file, _node_line(roots.get(file), loc)
+
+    check(result, locate)
     return result
-
-
-def connection_of(flow_file: FlowFile, name: str) -> Connection:
-    return flow_file.connections[name]
