@@ -77,14 +77,9 @@ def _sandbox_size_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from sandbox.server import options_from_cli, serve
+    from sandbox.server import serve
 
-    options = options_from_cli(
-        seed=args.seed,
-        users=args.users,
-        entries_per_day=args.entries_per_day,
-        rate_limit=not args.no_rate_limit,
-    )
+    options = sandbox_options(args)
     print(
         f"couplet sandbox on http://{args.host}:{args.port}  (Clockodo: http://{args.host}:{args.port}/clockodo/api)"
     )

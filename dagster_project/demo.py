@@ -21,11 +21,15 @@ from pipelines.loader import load_flows
 from .definitions import RANGE_END, RANGE_START, build_definitions, flow_groups, job_name
 
 
-def demo_env(base_url: str, credentials: dict[str, str]) -> dict[str, str]:
+def demo_env(base_url: str) -> dict[str, str]:
+    """The connections' env vars pointed at a sandbox running with default options."""
+    from sandbox.common import SandboxOptions
+
+    defaults = SandboxOptions()
     return {
         "CLOCKODO_BASE_URL": base_url + "/clockodo/api",
-        "CLOCKODO_API_USER": credentials["clockodo_api_user"],
-        "CLOCKODO_API_KEY": credentials["clockodo_api_key"],
+        "CLOCKODO_API_USER": defaults.api_user,
+        "CLOCKODO_API_KEY": defaults.api_key,
     }
 
 
@@ -56,7 +60,10 @@ def run_flows(days: int, today: dt.date | None = None) -> list[tuple[str, bool]]
             job = defs.resolve_job_def(name)
             started = time.perf_counter()
             result = job.execute_in_process(
-                instance=inst, tags={RANGE_START: first, RANGE_END: last}, raise_on_error=False
+                instance=inst,
+                tags={RANGE_START: first, RANGE_END: last},
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             print(
                 f"  job {name} [{first} .. {last}]: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - started:.1f}s"
@@ -97,7 +104,7 @@ def run_demo(days: int = 90) -> int:
     print("couplet demo: starting the sandbox ...")
     server = start_background()
     try:
-        os.environ.update(demo_env(server.base_url, server.credentials))
+        os.environ.update(demo_env(server.base_url))
         print(f"  sandbox at {server.base_url}; running the flows through Dagster ...")
         results = run_flows(days)
     finally:

@@ -25,7 +25,7 @@ def main() -> int:
 
     server = start_background(port=args.port)
     env = dict(os.environ)
-    for key, value in demo_env(server.base_url, server.credentials).items():
+    for key, value in demo_env(server.base_url).items():
         env.setdefault(key, value)
     os.makedirs(env.setdefault("DAGSTER_HOME", os.path.abspath("data/dagster_home")), exist_ok=True)
     print(f"sandbox: {server.base_url}   Dagster UI: http://127.0.0.1:{args.ui_port}")
