@@ -17,9 +17,10 @@ import pyarrow as pa
 
 from connectors import get_source
 from connectors.core.entity import Entity, Partitioning, Source
+from connectors.core.errors import ConnectorError
 from connectors.core.extract import staged_schema
 from connectors.core.settings import resolve_settings
-from destinations.base import Mode, Scope
+from destinations.base import DestinationError, Mode, Scope
 from destinations.duckdb import DuckDBTarget, DuckDBWriter
 from pipelines.config import Connection, FlowFile, Output
 from pipelines.staging import UNPARTITIONED, Staging, stage_entity
@@ -139,10 +140,14 @@ def build_raw_asset(
     )
     def _raw(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
         started = time.perf_counter()
-        settings = resolve_settings(source, env, literals)
         start, end = _window(context, entity)
         staging = couplet.staging
-        report = stage_entity(source, settings, name, entity, staging, start, end)
+        try:
+            settings = resolve_settings(source, env, literals)
+            report = stage_entity(source, settings, name, entity, staging, start, end)
+        except ConnectorError as exc:
+            # A clean failure: the message names what to fix; the traceback would only hide it.
+            raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
         files = [str(staging.path(name, entity.name, k)) for k in report.partitions]
         window = f"[{start}, {end})" if start else "all"
         context.log.info(
@@ -194,7 +199,10 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
         staging: Staging = couplet.staging
         table = staging.read(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
-        result = DuckDBWriter().write(target, table, mode, keys, scope=scope, allow_empty=output.allow_empty)
+        try:
+            result = DuckDBWriter().write(target, table, mode, keys, scope=scope, allow_empty=output.allow_empty)
+        except DestinationError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         return dg.MaterializeResult(
             metadata={
                 "target": str(target),

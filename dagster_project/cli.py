@@ -68,12 +68,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _sandbox_size_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=None, help="seed of the synthetic organisation")
-    p.add_argument("--users", type=int, default=None, help="number of people")
+    p.add_argument("--seed", type=int, default=42, help="seed of the synthetic organisation (default 42)")
+    p.add_argument("--users", type=int, default=12, help="number of people (default 12)")
+    p.add_argument("--clients", type=int, default=8, help="number of clients (default 8)")
+    p.add_argument("--history-days", type=int, default=730, help="days of generated history (default 730)")
     p.add_argument(
-        "--entries-per-day", type=float, default=None, help="average entries per person per working day"
+        "--entries-per-day", type=float, default=4.0, help="average entries per person per working day"
+    )
+    p.add_argument(
+        "--entries", type=int, default=None, help="total entries to generate (rescales entries per day)"
     )
     p.add_argument("--no-rate-limit", action="store_true", help="switch the published rate limits off")
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
+    p.add_argument("--truncate-rate", type=float, default=0.0, help="share of responses cut short")
+
+
+def sandbox_options(args: argparse.Namespace):
+    from sandbox.common import SandboxOptions
+    from sandbox.org import OrgOptions
+
+    org = OrgOptions(
+        seed=args.seed,
+        users=args.users,
+        clients=args.clients,
+        history_days=args.history_days,
+        entries_per_day=args.entries_per_day,
+        target_entries=args.entries,
+    )
+    return SandboxOptions(
+        org=org,
+        rate_limit=not args.no_rate_limit,
+        error_rate=args.error_rate,
+        latency_ms=args.latency_ms,
+        truncate_rate=args.truncate_rate,
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -1,0 +1,380 @@
+"""Machinery shared by every sandbox: options, rate limits, faults, request log, admin overlay, admin API.
+
+A sandbox app (Clockodo today, Clockify and Harvest later) builds one `SandboxState` and wraps each API
+endpoint with `ApiPipeline`, which applies, in this order: request logging, the deterministic
+"fail next N" queue, the sandbox's own authentication, the rate limiter, added latency, random 5xx
+and random truncated bodies. Admin routes (`sandbox.admin`, `/_admin/...`) bypass all of that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.org import Org, OrgOptions
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """At most `limit` requests in any sliding window of `seconds`."""
+
+    limit: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Everything a sandbox can be told. Rate-limit buckets left out of `rate_limits` keep the API's
+    published values; `rate_limit=False` switches limiting off entirely."""
+
+    org: OrgOptions = field(default_factory=OrgOptions)
+    api_user: str = "sandbox@couplet.dev"
+    api_key: str = "sandbox-key"
+    worker_api_key: str | None = "worker-key"  # a second key with a worker's (restricted) rights
+    rate_limit: bool = True
+    rate_limits: Mapping[str, tuple[RateWindow, ...]] = field(default_factory=dict)
+    error_rate: float = 0.0  # share of requests answered with a random 5xx
+    latency_ms: float = 0.0  # added to every API request
+    truncate_rate: float = 0.0  # share of 200 responses whose body is cut short
+    fault_seed: int = 0
+    request_log_size: int = 10_000
+    unsized_page_size: int = 1000  # page size of paged endpoints without a page-size parameter
+
+
+def org_for(options: SandboxOptions) -> Org:
+    """The org of a sandbox: its owner's e-mail is the API user, so the owner key is a real person."""
+    return Org(replace(options.org, owner_email=options.api_user))
+
+
+class AdminError(Exception):
+    """An admin request that cannot be applied; becomes a JSON error with this status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RawJSON(str):
+    """Text that is already JSON (hand-encoded hot paths); `JSON` sends it as is."""
+
+
+class JSON(Response):
+    """JSON without whitespace: pages of 1000 entries are serialised on every request."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return content.encode() if isinstance(content, RawJSON) else dumps(content)
+
+
+_EPOCH = date(1970, 1, 1)
+# "THH:MM:SSZ" for every second of a day: an ISO timestamp is then one lookup and one concatenation,
+# which matters at four timestamps per entry and a thousand entries per page.
+_TIMES = [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
+
+
+@lru_cache(maxsize=8192)
+def _day_text(day_number: int) -> str:
+    return (_EPOCH + timedelta(days=day_number)).isoformat()
+
+
+def iso_utc(ts: int) -> str:
+    """Epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`."""
+    d, s = divmod(ts, 86_400)
+    return _day_text(d) + _TIMES[s]
+
+
+class RateLimiter:
+    """Sliding-window limits per key; every named bucket of a request must have room for it."""
+
+    def __init__(self, buckets: Mapping[str, Sequence[RateWindow]], clock: Callable[[], float]) -> None:
+        self.buckets = dict(buckets)
+        self.clock = clock
+        self._logs: dict[tuple[str, str, int], deque[float]] = {}
+
+    def hit(self, key: str, bucket_names: Iterable[str]) -> float | None:
+        """Count one request, or return the seconds to wait when a window is full (nothing counted)."""
+        now, wait, logs = self.clock(), 0.0, []
+        for name in bucket_names:
+            for i, window in enumerate(self.buckets.get(name, ())):
+                log = self._logs.setdefault((key, name, i), deque())
+                while log and log[0] <= now - window.seconds:
+                    log.popleft()
+                if len(log) >= window.limit:
+                    wait = max(wait, log[0] + window.seconds - now)
+                logs.append(log)
+        if wait > 0:
+            return wait
+        for log in logs:
+            log.append(now)
+        return None
+
+    def reset(self) -> None:
+        self._logs.clear()
+
+
+@dataclass
+class FailRule:
+    """Answer the next `count` API requests (optionally only paths containing `path`) with `status`."""
+
+    status: int
+    count: int = 1
+    retry_after: float | None = None
+    path: str | None = None
+
+
+class Faults:
+    """Fault knobs; random ones draw from a seeded RNG so a run with the same requests repeats."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.reset()
+
+    def reset(self) -> None:
+        o = self.options
+        self.error_rate, self.latency_ms, self.truncate_rate = o.error_rate, o.latency_ms, o.truncate_rate
+        self.rng = random.Random(o.fault_seed)
+        self.queue: list[FailRule] = []
+
+    def configure(self, body: Mapping[str, Any]) -> None:
+        """Apply `{"fail_next": [...], "error_rate": .., "latency_ms": .., "truncate_rate": ..}`."""
+        unknown = set(body) - {"fail_next", "error_rate", "latency_ms", "truncate_rate", "seed"}
+        if unknown:
+            raise AdminError(400, f"unknown fault settings: {sorted(unknown)}")
+        for name in ("error_rate", "truncate_rate"):
+            if name in body:
+                value = float(body[name])
+                if not 0.0 <= value <= 1.0:
+                    raise AdminError(400, f"{name} must be between 0 and 1")
+                setattr(self, name, value)
+        if "latency_ms" in body:
+            self.latency_ms = max(0.0, float(body["latency_ms"]))
+        if "seed" in body:
+            self.rng = random.Random(int(body["seed"]))
+        for rule in body.get("fail_next") or []:
+            try:
+                self.queue.append(FailRule(**rule))
+            except TypeError as exc:
+                raise AdminError(400, f"bad fail_next rule {rule!r}: {exc}") from None
+            if not 100 <= self.queue[-1].status <= 599 or self.queue[-1].count < 1:
+                self.queue.pop()
+                raise AdminError(400, f"bad fail_next rule {rule!r}")
+
+    def next_forced(self, path: str) -> FailRule | None:
+        for rule in self.queue:
+            if rule.path is None or rule.path in path:
+                rule.count -= 1
+                if rule.count == 0:
+                    self.queue.remove(rule)
+                return rule
+        return None
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "error_rate": self.error_rate,
+            "latency_ms": self.latency_ms,
+            "truncate_rate": self.truncate_rate,
+            "fail_next": [rule.__dict__.copy() for rule in self.queue],
+        }
+
+
+class RequestLog:
+    """The last N API requests (method, path relative to the API root, query) with their status."""
+
+    def __init__(self, size: int) -> None:
+        self.items: deque[dict[str, Any]] = deque(maxlen=size)
+        self.total = 0
+        self.by_path: Counter[str] = Counter()
+
+    def add(self, request: Request, path: str) -> dict[str, Any]:
+        item = {
+            "method": request.method,
+            "path": path,
+            "query": request.url.query,
+            "params": [list(kv) for kv in request.query_params.multi_items()],
+            "status": None,
+            "user": None,
+            "at": time.time(),
+        }
+        self.items.append(item)
+        self.total += 1
+        self.by_path[path] += 1
+        return item
+
+    def snapshot(self, path: str | None = None) -> dict[str, Any]:
+        items = [i for i in self.items if path is None or i["path"] == path]
+        return {"count": self.total, "by_path": dict(self.by_path), "requests": items}
+
+    def reset(self) -> None:
+        self.items.clear()
+        self.total = 0
+        self.by_path.clear()
+
+
+class Overlay:
+    """Admin inserts, edits and deletes, kept apart from the generated data they shadow.
+
+    Records are stored in the sandbox's wire shape. `version` changes on every write so renderers can
+    cache per version.
+    """
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.inserted: dict[str, dict[int, dict[str, Any]]] = {}
+        self.patches: dict[str, dict[int, dict[str, Any]]] = {}
+        self.deleted: dict[str, set[int]] = {}
+
+    def insert(self, entity: str, record: dict[str, Any]) -> None:
+        self.inserted.setdefault(entity, {})[int(record["id"])] = record
+        self.version += 1
+
+    def patch(self, entity: str, record_id: int, fields: Mapping[str, Any]) -> None:
+        if record_id in self.inserted.get(entity, {}):
+            self.inserted[entity][record_id].update(fields)
+        else:
+            self.patches.setdefault(entity, {}).setdefault(record_id, {}).update(fields)
+        self.version += 1
+
+    def delete(self, entity: str, record_id: int) -> None:
+        if self.inserted.get(entity, {}).pop(record_id, None) is None:
+            self.deleted.setdefault(entity, set()).add(record_id)
+            self.patches.get(entity, {}).pop(record_id, None)
+        self.version += 1
+
+    def touched(self, entity: str) -> set[int]:
+        """Ids of generated records that were edited or deleted."""
+        return set(self.patches.get(entity, {})) | self.deleted.get(entity, set())
+
+    def apply(self, entity: str, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Generated records with edits and deletes applied, then the inserted ones."""
+        patches, deleted = self.patches.get(entity, {}), self.deleted.get(entity, set())
+        out = [
+            {**r, **patches[r["id"]]} if r["id"] in patches else r for r in records if r["id"] not in deleted
+        ]
+        return out + list(self.inserted.get(entity, {}).values())
+
+    def reset(self) -> None:
+        self.inserted.clear()
+        self.patches.clear()
+        self.deleted.clear()
+        self.version += 1
+
+
+@dataclass
+class SandboxState:
+    """Everything one sandbox app holds at run time."""
+
+    options: SandboxOptions
+    org: Org
+    overlay: Overlay
+    log: RequestLog
+    limiter: RateLimiter
+    faults: Faults
+
+    @classmethod
+    def create(
+        cls,
+        options: SandboxOptions,
+        default_limits: Mapping[str, tuple[RateWindow, ...]],
+        org: Org | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> SandboxState:
+        limits = {**default_limits, **options.rate_limits}
+        return cls(
+            options,
+            org or org_for(options),
+            Overlay(),
+            RequestLog(options.request_log_size),
+            RateLimiter(limits, clock),
+            Faults(options),
+        )
+
+    def reset(self) -> None:
+        self.overlay.reset()
+        self.log.reset()
+        self.limiter.reset()
+        self.faults.reset()
+
+
+def relative_path(request: Request) -> str:
+    """The request path below the app's mount point (`/v2/entries`, not `/clockodo/api/v2/entries`)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+class ErrorFactory(Protocol):
+    def __call__(self, request: Request, status: int, kind: str, message: str) -> Response: ...
+
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class ApiPipeline:
+    """Wraps an endpoint in the sandbox's cross-cutting behaviour (see the module docstring)."""
+
+    def __init__(
+        self,
+        state: SandboxState,
+        authenticate: Callable[[Request], Any],  # returns a principal, or a Response to send instead
+        buckets: Callable[[Request], Sequence[str]],
+        error: ErrorFactory,
+    ) -> None:
+        self.state, self.authenticate, self.buckets, self.error = state, authenticate, buckets, error
+
+    def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            item = self.state.log.add(request, relative_path(request))
+            response = await self._run(request, handler, item)
+            item["status"] = response.status_code
+            return response
+
+        return endpoint
+
+    async def _run(self, request: Request, handler: Handler, item: dict[str, Any]) -> Response:
+        state = self.state
+        rule = state.faults.next_forced(item["path"])
+        if rule is not None:
+            response = self.error(request, rule.status, "Injected", "Injected failure (sandbox fail_next)")
+            if rule.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(rule.retry_after))
+            return response
+        principal = self.authenticate(request)
+        if isinstance(principal, Response):
+            return principal
+        item["user"] = getattr(principal, "email", None)
+        if state.options.rate_limit:
+            wait = state.limiter.hit(str(item["user"]), self.buckets(request))
+            if wait is not None:
+                response = self.error(request, 429, "TooManyRequests", "Too many requests")
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return response
+        if state.faults.latency_ms:
+            await asyncio.sleep(state.faults.latency_ms / 1000)
+        if state.faults.roll(state.faults.error_rate):
+            status = state.faults.rng.choice((500, 502, 503))
+            return self.error(request, status, "InternalServerError", "Injected server error")
+        response = await handler(request, principal)
+        if response.status_code == 200 and state.faults.roll(state.faults.truncate_rate):
+            body = bytes(response.body)
+            cut = body[: state.faults.rng.randrange(1, max(2, len(body)))]
+            return Response(cut, 200, media_type=response.media_type)
+        return response

@@ -1,0 +1,103 @@
+"""The sandbox server: every sandbox app mounted under one root, served by uvicorn.
+
+Layout (a client's base URL is the mount point, paths of the real API are appended to it):
+
+    /healthz                 liveness, no auth
+    /clockodo/api/...        Clockodo   (real API: https://my.clockodo.com/api)
+
+Further sandboxes are added to `SANDBOXES` below (e.g. Clockify at `/clockify/api/v1`, Harvest at
+`/harvest/v2`); they receive the same `SandboxOptions` and the same `Org`, so every tool shows the
+same agency.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from sandbox.clockodo import create_app as create_clockodo_app
+from sandbox.common import JSON, SandboxOptions, org_for
+from sandbox.org import Org
+
+# (mount path, app factory). Add Clockify / Harvest here when they exist.
+SANDBOXES: list[tuple[str, Callable[[SandboxOptions, Org], Starlette]]] = [
+    ("/clockodo/api", create_clockodo_app),
+]
+
+
+def create_root_app(options: SandboxOptions | None = None) -> Starlette:
+    """All sandboxes under one app. `app.state.apps` maps mount path -> sandbox app."""
+    options = options or SandboxOptions()
+    org = org_for(options)
+    apps = {path: factory(options, org) for path, factory in SANDBOXES}
+
+    async def healthz(request: Request) -> Response:
+        return JSON({"status": "ok", "sandboxes": list(apps), "org": org.describe()})
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes += [Mount(path, app=app) for path, app in apps.items()]
+    root = Starlette(routes=routes)
+    root.state.apps = apps
+    root.state.org = org
+    return root
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, options: SandboxOptions | None = None) -> None:
+    """Run the sandboxes in the foreground until interrupted (what `couplet sandbox` calls)."""
+    uvicorn.run(create_root_app(options), host=host, port=port, log_level="warning", access_log=False)
+
+
+@dataclass
+class RunningServer:
+    """A sandbox server on a background thread. `base_url` has no trailing slash."""
+
+    base_url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    app: Starlette
+
+    def url(self, mount: str = "/clockodo/api") -> str:
+        return self.base_url + mount
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_background(
+    options: SandboxOptions | None = None, host: str = "127.0.0.1", port: int = 0, timeout: float = 15.0
+) -> RunningServer:
+    """Start the root app on a free port (port=0) in a daemon thread; returns once it accepts requests."""
+    app = create_root_app(options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)  # off the main thread uvicorn installs no signal handlers
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="sandbox-server", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("sandbox server did not start")
+        time.sleep(0.01)
+    bound_port = sock.getsockname()[1]
+    return RunningServer(f"http://{host}:{bound_port}", server, thread, app)
