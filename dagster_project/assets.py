@@ -200,7 +200,9 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
         table = staging.read(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
         try:
-            result = DuckDBWriter().write(target, table, mode, keys, scope=scope, allow_empty=output.allow_empty)
+            result = DuckDBWriter().write(
+                target, table, mode, keys, scope=scope, allow_empty=output.allow_empty
+            )
         except DestinationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         return dg.MaterializeResult(

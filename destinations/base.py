@@ -184,10 +184,24 @@ def rows_outside_scope(table: pa.Table, scope: Scope) -> pa.Table:
             f"scope column {scope.column!r} is not in the existing data; columns are: {table.column_names}"
         )
     col = table.column(scope.column)
-    start = pa.scalar(scope.start, col.type) if not pa.types.is_string(col.type) else scope.start.isoformat()
-    end = pa.scalar(scope.end, col.type) if not pa.types.is_string(col.type) else scope.end.isoformat()
+    start, end = _scope_bound(scope.start, col.type), _scope_bound(scope.end, col.type)
     inside = pc.and_(pc.greater_equal(col, start), pc.less(col, end))
     return table.filter(pc.invert(pc.fill_null(inside, False)))
+
+
+def _scope_bound(value: dt.date | dt.datetime, type_: pa.DataType) -> pa.Scalar:
+    """A scope bound comparable with the column: a date bound on a timestamp column means midnight
+    (UTC for a zoned column), a datetime bound on a date column means its day, text compares ISO."""
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return pa.scalar(value.isoformat(), type_)
+    if pa.types.is_timestamp(type_):
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        if type_.tz is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+    elif pa.types.is_date(type_) and isinstance(value, dt.datetime):
+        value = value.date()
+    return pa.scalar(value, type_)
 
 
 def align(table: pa.Table, schema: pa.Schema) -> pa.Table:
