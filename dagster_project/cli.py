@@ -132,7 +132,8 @@ def _extract(args: argparse.Namespace) -> int:
         raise SystemExit(f"couplet: error: --out must end in .jsonl, .csv or .parquet (got {out.name!r})")
     start = end = None
     if entity.partitioning is not Partitioning.NONE:
-        start = args.start or EXTRACT_FROM
+        earliest = entity.window.earliest if entity.window else None
+        start = args.start or max(EXTRACT_FROM, earliest or EXTRACT_FROM)
         end = args.end or (dt.date.today() + dt.timedelta(days=366))
     settings = resolve_settings(source)
     rows, stats = asyncio.run(_extract_to(source, settings, entity, start, end, out))

@@ -8,6 +8,8 @@ deep structures stay JSON text. Fields that only users with rights see are nulla
 
 from __future__ import annotations
 
+import datetime as dt
+
 from connectors.core.entity import (
     BODY,
     Entity,
@@ -31,15 +33,19 @@ def paged(size: int) -> Paging:
         size=size,
         count_path="paging.count_pages",
         current_path="paging.current_page",
+        count_optional=True,
     )
 
 
-# /v2/workTimes answers with ``paging`` but documents no page-size parameter.
+# Endpoints documented as unpaged, or paged without a page-size parameter (/v2/workTimes): ask for
+# page 1 (unknown parameters are ignored) and follow ``paging`` if the answer has it, so a server
+# that does page them never loses records.
 PAGED_NO_SIZE = Paging(
     PagingKind.PAGE_COUNT,
     page_param="page",
     count_path="paging.count_pages",
     current_path="paging.current_page",
+    count_optional=True,
 )
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -172,6 +178,7 @@ ENTITIES: tuple[Entity, ...] = (
         "absences",
         "/v4/absences",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         window=yearly("filter[year]", "date_since"),
         columns=cols(
             "id:int! users_id:int date_since:date date_until:date status:int type:int note:str public_note:str "
@@ -192,8 +199,11 @@ ENTITIES: tuple[Entity, ...] = (
             Partitioning.DAILY,
             since_param="date_since",
             until_param="date_until",
-            max_days=31,
+            max_days=92,  # one user per request: small answers, so longer windows save requests
             partition_field="date",
+            earliest=dt.date(
+                2023, 8, 21
+            ),  # "valid data starting on Monday, August 21, 2023" (reference §3.8)
         ),
         columns=cols("users_id:int! date:date! offset:int intervals:json"),
         description="Clocked work-time intervals per user and day (GET /v2/workTimes, one series per user).",
@@ -202,6 +212,7 @@ ENTITIES: tuple[Entity, ...] = (
         "target_hours",
         "/targethours",
         envelope="targethours",
+        paging=PAGED_NO_SIZE,
         columns=cols(
             "id:int! users_id:int type:str date_since:date date_until:date surcharge_models_id:int "
             "compensation_monthly:float compensation_daily:float absence_fixed_credit:bool monthly_target:float "
@@ -215,6 +226,7 @@ ENTITIES: tuple[Entity, ...] = (
         "overtime_carries",
         "/v3/overtimeCarry",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         window=yearly("year", "year"),
         columns=cols("id:int! users_id:int year:int hours:float note:str"),
         description="Overtime carried into a year, per user (GET /v3/overtimeCarry?year=).",
@@ -223,6 +235,7 @@ ENTITIES: tuple[Entity, ...] = (
         "holidays_quota",
         "/v2/holidaysQuota",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         columns=cols("id:int! users_id:int year_since:int year_until:int count:float note:str"),
         description="Holiday entitlements per user and range of years (GET /v2/holidaysQuota).",
     ),
@@ -230,6 +243,7 @@ ENTITIES: tuple[Entity, ...] = (
         "holidays_carries",
         "/v3/holidaysCarry",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         window=yearly("year", "year"),
         columns=cols("id:int! users_id:int year:int count:float note:str"),
         description="Holiday days carried into a year, per user (GET /v3/holidaysCarry?year=).",
@@ -238,6 +252,7 @@ ENTITIES: tuple[Entity, ...] = (
         "non_business_days",
         "/v2/nonbusinessDays",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         primary_key=("id", "evaluated_date"),  # recurring holidays keep their id every year
         window=yearly("year", "evaluated_date"),
         columns=cols(
@@ -258,7 +273,9 @@ ENTITIES: tuple[Entity, ...] = (
         "surcharges",
         "/v2/surchargeModels",
         envelope="data",
+        paging=PAGED_NO_SIZE,
         envelope_fallbacks=("surcharges",),
+        fallback_paths=("/v2/surcharges",),  # the older documented path, in case the new one is absent
         columns=cols("id:int! name:str accumulation:bool " + _SURCHARGE_COLS),
         description="Surcharge models: night, weekend and holiday percentages (GET /v2/surchargeModels).",
     ),
@@ -266,6 +283,7 @@ ENTITIES: tuple[Entity, ...] = (
         "user_reports",
         "/userreports",
         envelope="userreports",
+        paging=PAGED_NO_SIZE,
         primary_key=("users_id", "year"),
         params={"type": 1},  # 1 = the year plus its months (month_details)
         window=yearly("year", "year", inject_year_as="year"),

@@ -39,7 +39,11 @@ def entity_table(source: Source) -> str:
     lines = [head]
     for e in source.entities:
         envelope = {None: "(list)", BODY: "(body)"}.get(e.envelope, f"`{e.envelope}`")
-        per = f"{e.fan_out.parent[:-1] if e.fan_out.parent.endswith('s') else e.fan_out.parent}" if e.fan_out else ""
+        per = (
+            f"{e.fan_out.parent[:-1] if e.fan_out.parent.endswith('s') else e.fan_out.parent}"
+            if e.fan_out
+            else ""
+        )
         lines.append(
             f"| `{e.name}` | `{e.method} {e.path}` | {envelope} | {', '.join(e.primary_key)} | {_window(e)} "
             f"| {_paging(e)} | {per} | {len(e.columns)} |"

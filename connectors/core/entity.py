@@ -10,6 +10,7 @@ Nothing here names a particular API.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 import string
@@ -98,6 +99,7 @@ class Window:
     max_days: int = 31
     partition_field: str = ""
     inject_year_as: str = ""  # add the requested year to each record under this column
+    earliest: dt.date | None = None  # documented first day with data: full extracts start there
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class Paging:
     current_path: str = ""  # dotted path to the echoed page number, checked against the request
     next_path: str = ""  # dotted path to the next URL (NEXT_LINK); empty = Link header
     last_page_header: str = ""  # header that says "true" on the last page (PAGE_UNTIL_SHORT)
+    count_optional: bool = False  # PAGE_COUNT: a response without the count is the only page
     max_pages: int = 100_000
 
 
@@ -157,6 +160,7 @@ class Entity:
     columns: tuple[Column, ...]
     envelope: str | None = None  # key of the list; None = the body is the list; BODY = the body is one record
     envelope_fallbacks: tuple[str, ...] = ()  # legacy keys accepted when ``envelope`` is absent
+    fallback_paths: tuple[str, ...] = ()  # older paths tried in order when ``path`` answers 404/410
     body_keys: tuple[str, ...] = ()  # with envelope=BODY: keys the body must have to be the record
     primary_key: tuple[str, ...] = ("id",)
     paging: Paging = SINGLE

@@ -11,6 +11,7 @@ bounded by the slices in flight, never by the size of the account.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .entity import Entity, HookContext, Partitioning, Source
-from .errors import ConfigError, ConnectorError, ResponseShapeError
+from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
 from .paginate import pages
 from .ratelimit import LIMITERS
@@ -199,11 +200,12 @@ class Extractor:
         extra = (self._group_limiters[entity.rate_group],) if entity.rate_group else ()
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
-        async for records, _ in pages(self.client, entity, url, params, extra):
+        async for records, _ in self._pages_with_fallback(entity, url, path_values, params, extra):
             self.stats.pages += 1
             if fan is not None and fan.inject_as:
                 for r in records:
-                    r[fan.inject_as] = path_values[fan.target]
+                    # The record's own value wins: an API that ignores the filter must not relabel rows.
+                    r.setdefault(fan.inject_as, path_values[fan.target])
             if entity.window and entity.window.inject_year_as and sl.year is not None:
                 for r in records:
                     r[entity.window.inject_year_as] = sl.year
@@ -211,6 +213,20 @@ class Extractor:
                 records = entity.hook(records, ctx)
             batches.append(self._to_batch(entity, records, sl))
         return batches
+
+    async def _pages_with_fallback(self, entity, url, path_values, params, extra):
+        """Pages of the entity's path; on 404/410, of its documented older paths, in order."""
+        urls = [url] + [
+            self._url(dataclasses.replace(entity, path=p), path_values) for p in entity.fallback_paths
+        ]
+        for i, candidate in enumerate(urls):
+            try:
+                async for page in pages(self.client, entity, candidate, params, extra):
+                    yield page
+                return
+            except NotFoundError:
+                if i == len(urls) - 1:
+                    raise
 
     def _to_batch(self, entity: Entity, records: list[dict[str, Any]], sl: Slice) -> pa.RecordBatch:
         batch = to_batch(records, entity.columns, where=f"(window {sl})")

@@ -105,6 +105,9 @@ async def pages(
         records, resp = await fetch(url, first)
         _check_echo(resp, paging.current_path, paging.first_page)
         count = dig(resp.body, paging.count_path)
+        if count is None and paging.count_optional:
+            yield records, resp
+            return
         if count is None:
             raise ResponseShapeError(f"paged response has no {paging.count_path!r}")
         count = int(count)

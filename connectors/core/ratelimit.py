@@ -77,5 +77,8 @@ class LimiterRegistry:
             limiter = self._limiters[key] = RateLimiter(limits)
         return limiter
 
+    def clear(self) -> None:
+        self._limiters.clear()
+
 
 LIMITERS = LimiterRegistry()

@@ -153,6 +153,13 @@ class DeclaredAPI:
     def _answer(self, entity: Entity, request: httpx.Request) -> tuple[Any, dict[str, str]]:
         query = {k: v[-1] for k, v in parse_qs(urlsplit(str(request.url)).query).items()}
         records = self._all_records(entity, query)
+        fan = entity.fan_out
+        if fan and fan.inject_as and not SAMPLES.get(entity.name):
+            # like a real API, a per-parent request answers with that parent's records
+            match = self._pattern(entity).match(urlsplit(str(request.url)).path)
+            value = (match.groupdict() if match else {}).get(fan.target) or query.get(fan.target)
+            for r in records:
+                r[fan.inject_as] = int(value) if str(value).isdigit() else value
         paging = entity.paging
         if entity.envelope == BODY:
             return records[0] if records else {}, {}

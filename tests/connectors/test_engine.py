@@ -273,3 +273,29 @@ def test_plan_slices() -> None:
     assert [s.year for s in plan_slices(yearly, dt.date(2025, 1, 1), dt.date(2027, 1, 1))] == [2025, 2026]
     with pytest.raises(ConfigError, match="date range"):
         plan_slices(daily, None, None)
+
+
+def test_fallback_path_on_404_and_unpaged_answer() -> None:
+    from connectors.clockodo import SOURCE
+    from connectors.core.extract import Extractor
+
+    seen = []
+
+    def handler(request):
+        seen.append(request.url.path)
+        if request.url.path.endswith("/v2/surchargeModels"):
+            return httpx.Response(404, json={"errors": [{"type": "RouteNotFound"}]})
+        # the older endpoint: legacy envelope key, no paging object at all
+        return httpx.Response(
+            200, json={"surcharges": [{"id": 1, "name": "Standard", "night": {"percent": 25}}]}
+        )
+
+    settings = resolve_settings(SOURCE, environ={"CLOCKODO_API_USER": "a@b.c", "CLOCKODO_API_KEY": "k"})
+
+    async def go():
+        async with Extractor(SOURCE, settings, transport=httpx.MockTransport(handler), retry=FAST) as ex:
+            return [r.table async for r in ex.extract("surcharges")]
+
+    (table,) = asyncio.run(go())
+    assert seen == ["/api/v2/surchargeModels", "/api/v2/surcharges"]
+    assert table.to_pylist()[0]["night_percent"] == 25
