@@ -197,7 +197,7 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
     def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
         start, end = _window(context, entity)
         staging: Staging = couplet.staging
-        table = staging.read(spec.connection, entity, _partition_keys(entity, start, end))
+        table = staging.source(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
         try:
             result = DuckDBWriter().write(

@@ -106,6 +106,8 @@ def as_table(
     """Materialise the input as one table (writers that must rewrite a whole file or sheet need it)."""
     if isinstance(data, pa.Table):
         return data
+    if isinstance(data, ParquetSource):
+        return data.to_table()
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
     batches = list(data)
@@ -252,3 +254,22 @@ def check_limits(table: pa.Table, limits: Limits, target: str, header_rows: int 
                     f"{target}: column {name!r} has a value of {longest:,} characters; {limits.destination} "
                     f"allows {limits.max_cell_chars:,} per cell. Shorten or drop that column (select/derive)."
                 )
+
+
+@dataclass(frozen=True)
+class ParquetSource:
+    """Staged Parquet files as a writer's input, so a writer that reads Parquet itself (DuckDB,
+    BigQuery load jobs) never has to hold the data in memory; others stream it batch by batch."""
+
+    paths: tuple[str, ...]
+    schema: pa.Schema
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        import pyarrow.dataset as ds
+
+        if not self.paths:
+            return pa.RecordBatchReader.from_batches(self.schema, [])
+        return ds.dataset(list(self.paths), schema=self.schema, format="parquet").scanner().to_reader()
+
+    def to_table(self) -> pa.Table:
+        return self.to_reader().read_all()

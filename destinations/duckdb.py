@@ -21,6 +21,7 @@ import pyarrow as pa
 from .base import (
     DestinationConfigError,
     Mode,
+    ParquetSource,
     SchemaConflictError,
     Scope,
     WriteResult,
@@ -58,7 +59,7 @@ class DuckDBWriter:
     def write(
         self,
         target: DuckDBTarget,
-        data: pa.Table | pa.RecordBatchReader,
+        data: pa.Table | pa.RecordBatchReader | ParquetSource,
         mode: Mode | str,
         primary_key: tuple[str, ...] | list[str] = (),
         scope: Scope | None = None,
@@ -71,9 +72,18 @@ class DuckDBWriter:
             raise DestinationConfigError(f"{target}: a scope only applies to mode 'replace'")
         con = self.connect(target.path)
         try:
-            con.register("__incoming_arrow", data)
-            con.execute("CREATE TEMP TABLE __incoming AS SELECT * FROM __incoming_arrow")
-            con.unregister("__incoming_arrow")
+            if isinstance(data, ParquetSource) and data.paths:
+                # DuckDB reads staged Parquet itself: nothing passes through Python memory, and a
+                # replace or append streams from the files into the table. Upsert needs row order
+                # (the last row of a key wins), so it copies into a temp table first.
+                files = ", ".join("'" + p.replace("'", "''") + "'" for p in data.paths)
+                kind = "TABLE" if parsed is Mode.UPSERT else "VIEW"
+                con.execute(f"CREATE TEMP {kind} __incoming AS SELECT * FROM read_parquet([{files}])")
+            else:
+                arrow = data.to_reader() if isinstance(data, ParquetSource) else data
+                con.register("__incoming_arrow", arrow)
+                con.execute("CREATE TEMP TABLE __incoming AS SELECT * FROM __incoming_arrow")
+                con.unregister("__incoming_arrow")
             rows = con.execute("SELECT count(*) FROM __incoming").fetchone()[0]
             guard_empty(parsed, rows, allow_empty, str(target), scope)
             con.execute("BEGIN TRANSACTION")

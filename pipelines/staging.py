@@ -29,6 +29,7 @@ from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.extract import Extractor, SliceResult, staged_schema
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
+from destinations.base import ParquetSource
 
 UNPARTITIONED = "all"
 
@@ -76,6 +77,12 @@ class Staging:
         if keys is None:
             return sorted(folder.glob("*.parquet"))
         return [p for p in (folder / f"{k}.parquet" for k in keys) if p.exists()]
+
+    def source(self, connection: str, entity: Entity, keys: list[str] | None = None) -> ParquetSource:
+        """The staged partitions as a writer input that streams (or that DuckDB reads directly)."""
+        return ParquetSource(
+            tuple(str(p) for p in self.files(connection, entity.name, keys)), staged_schema(entity)
+        )
 
     def read(self, connection: str, entity: Entity, keys: list[str] | None = None) -> pa.Table:
         files = self.files(connection, entity.name, keys)

@@ -80,6 +80,7 @@ async def pages(
     url: str,
     params: Mapping[str, Any],
     extra_limiters: tuple[RateLimiter, ...] = (),
+    prefetch: int = 3,
 ) -> AsyncIterator[Page]:
     paging = entity.paging
     kind = paging.kind
@@ -117,17 +118,31 @@ async def pages(
             )
         yield records, resp
         last = paging.first_page + max(count, 1) - 1
-        tasks = [
-            asyncio.ensure_future(fetch(url, {**params, **size_params, paging.page_param: n}))
-            for n in range(paging.first_page + 1, last + 1)
-        ]
+        # Fetch ahead concurrently, but only a few pages: parsed pages waiting to be consumed are
+        # what memory holds, so it stays bounded however many pages a window has.
+        ahead = max(1, prefetch)
+        numbers = iter(range(paging.first_page + 1, last + 1))
+        queue: list[tuple[int, asyncio.Future[Page]]] = []
+
+        def refill() -> None:
+            while len(queue) < ahead:
+                n = next(numbers, None)
+                if n is None:
+                    return
+                queue.append(
+                    (n, asyncio.ensure_future(fetch(url, {**params, **size_params, paging.page_param: n})))
+                )
+
         try:
-            for number, task in zip(range(paging.first_page + 1, last + 1), tasks, strict=True):
+            refill()
+            while queue:
+                number, task = queue.pop(0)
                 records, resp = await task
+                refill()
                 _check_echo(resp, paging.current_path, number)
                 yield records, resp
         finally:
-            for task in tasks:
+            for _, task in queue:
                 task.cancel()
         return
 

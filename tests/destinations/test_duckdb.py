@@ -171,3 +171,26 @@ def test_schema_qualified_table(tmp_path: Path) -> None:
     w.write(target, table([1], ["a"], ["2026-01-01"]), "replace")
     w.write(target, table([2], ["b"], ["2026-01-02"]), "append")
     assert len(rows(w, target)) == 2
+
+
+def test_staged_parquet_input_for_every_mode(target: DuckDBTarget, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from destinations.base import ParquetSource
+
+    first = table([1, 2], ["a", "b"], ["2026-01-01", "2026-01-02"])
+    second = table([2, 3], ["B", "c"], ["2026-01-02", "2026-01-02"])
+    paths = []
+    for i, t in enumerate((first, second)):
+        paths.append(str(tmp_path / f"{i}.parquet"))
+        pq.write_table(t, paths[-1])
+    w = DuckDBWriter()
+    w.write(target, ParquetSource((paths[0],), first.schema), "replace")
+    w.write(target, ParquetSource((paths[1],), first.schema), "upsert", primary_key=("id",))
+    assert [(r["id"], r["name"]) for r in rows(w, target)] == [(1, "a"), (2, "B"), (3, "c")]
+    # no files for a scope: an empty day, which empties that day only
+    scope = Scope("day", D("2026-01-02"), D("2026-01-03"))
+    w.write(target, ParquetSource((), first.schema), "replace", scope=scope)
+    assert [r["id"] for r in rows(w, target)] == [1]
+    with pytest.raises(EmptyReplaceError):
+        w.write(target, ParquetSource((), first.schema), "replace")
