@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.extract import Extractor, SliceResult, staged_schema
 from connectors.core.http import RetryPolicy
+from connectors.core.records import dedupe_last
 from connectors.core.settings import ResolvedSettings
 from destinations.base import ParquetSource
 
@@ -48,6 +49,8 @@ class StageReport:
     stats: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     preview: pa.Table | None = None  # the first few rows, for the UI
+    mode: str = "full"  # "full", or "changes since <time>" for change capture
+    changed: int = 0  # records read in a change-capture run
 
 
 class Staging:
@@ -111,6 +114,32 @@ def _split(entity: Entity, result: SliceResult) -> list[tuple[str, pa.Table]]:
     return out
 
 
+FULL_REFRESH_AT = b"couplet_full_refresh_at"
+
+
+def _changes_since(
+    entity: Entity, staging: Staging, connection: str, now: dt.datetime
+) -> tuple[dt.datetime | None, pa.Table | None]:
+    """For change capture: (changed_since, previous table), or (None, None) when a full read is due."""
+    inc = entity.incremental
+    path = staging.path(connection, entity.name, UNPARTITIONED)
+    if inc is None or entity.partitioning is not Partitioning.NONE or not path.exists():
+        return None, None
+    previous = pq.read_table(path, schema=staged_schema(entity))
+    stamp = (pq.read_schema(path).metadata or {}).get(FULL_REFRESH_AT)
+    if not stamp or previous.num_rows == 0:
+        return None, None
+    last_full = dt.datetime.fromisoformat(stamp.decode())
+    if now - last_full >= dt.timedelta(days=inc.full_refresh_days):
+        return None, None  # deletions are only seen by reading everything
+    newest = pc.max(previous.column(inc.field)).as_py()
+    if newest is None:
+        return None, None
+    return newest - dt.timedelta(seconds=inc.overlap_seconds), previous.replace_schema_metadata(
+        {FULL_REFRESH_AT: stamp}
+    )
+
+
 async def _stage(
     source: Source,
     settings: ResolvedSettings,
@@ -121,11 +150,24 @@ async def _stage(
     staging: Staging,
     transport: httpx.AsyncBaseTransport | None,
     retry: RetryPolicy | None,
+    full_refresh: bool,
 ) -> StageReport:
     report = StageReport()
+    now = dt.datetime.now(dt.UTC)
+    changed_since, previous = (
+        (None, None) if full_refresh else _changes_since(entity, staging, connection, now)
+    )
+    report.mode = "changes since " + changed_since.isoformat() if changed_since else "full"
     async with Extractor(source, settings, transport=transport, retry=retry) as ex:
-        async for result in ex.extract(entity, start, end):
+        async for result in ex.extract(entity, start, end, changed_since=changed_since):
             for key, table in _split(entity, result):
+                if previous is not None:
+                    # Changed records replace their old version; the rest stay as staged.
+                    report.changed = table.num_rows
+                    table = dedupe_last(pa.concat_tables([previous, table]), entity.primary_key)
+                    table = table.replace_schema_metadata(previous.schema.metadata)
+                elif entity.incremental is not None and entity.partitioning is Partitioning.NONE:
+                    table = table.replace_schema_metadata({FULL_REFRESH_AT: now.isoformat().encode()})
                 # Writing is CPU work on the event loop thread; a slice at a time keeps it short.
                 staging.write(connection, entity.name, key, table)
                 report.partitions[key] = table.num_rows
@@ -150,8 +192,15 @@ def stage_entity(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
+    full_refresh: bool = False,
 ) -> StageReport:
-    """Extract ``entity`` for ``[start, end)`` and replace its staged partitions. Blocking."""
+    """Extract ``entity`` for ``[start, end)`` and replace its staged partitions. Blocking.
+
+    Entities with change capture (``incremental``) read only what changed since the newest record
+    staged and merge it in, unless ``full_refresh`` or a full read is due.
+    """
     if isinstance(entity, str):
         entity = source.entity(entity)
-    return asyncio.run(_stage(source, settings, connection, entity, start, end, staging, transport, retry))
+    return asyncio.run(
+        _stage(source, settings, connection, entity, start, end, staging, transport, retry, full_refresh)
+    )

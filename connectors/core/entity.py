@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 #: The JSON body itself is the one record (no envelope, no list).
 BODY = "$"
 
+#: Columns the engine adds to every record; a primary key may use them (e.g. a report row per window).
+STAMP_NAMES = ("_extracted_at", "_window_start", "_window_end")
+
 
 @dataclass(frozen=True)
 class Column:
@@ -44,6 +47,7 @@ class Column:
     path: str = ""
     nullable: bool = True
     description: str = ""
+    convert: str = ""  # a named conversion applied to the raw value first (see records.CONVERSIONS)
 
     def __post_init__(self) -> None:
         if self.type not in ARROW_TYPES:
@@ -63,13 +67,15 @@ class Column:
 def cols(spec: str) -> tuple[Column, ...]:
     """Columns from a compact spec: ``"id:int name:str budget_amount:float=budget.amount"``.
 
-    A trailing ``!`` on the type marks a column that is never null (``id:int!``).
+    A trailing ``!`` on the type marks a column that is never null (``id:int!``); ``|name`` after
+    the path names a conversion (``rate:float=hourlyRate.amount|cents``).
     """
     out = []
     for token in spec.split():
         name, _, rest = token.partition(":")
+        rest, _, convert = rest.partition("|")
         typ, _, path = rest.partition("=")
-        out.append(Column(name, typ.rstrip("!"), path, nullable=not typ.endswith("!")))
+        out.append(Column(name, typ.rstrip("!"), path, nullable=not typ.endswith("!"), convert=convert))
     return tuple(out)
 
 
@@ -100,20 +106,38 @@ class Window:
     partition_field: str = ""
     inject_year_as: str = ""  # add the requested year to each record under this column
     earliest: dt.date | None = None  # documented first day with data: full extracts start there
+    pad_days: int = 0  # widen each request by this many days on both sides (bounds in a local time zone)
+    in_body: bool = False  # since/until go into the JSON body (dotted paths) instead of the query
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Change capture for an unpartitioned entity: ask only for records changed since the newest
+    ``field`` already staged, merge them in by primary key, and re-read everything every
+    ``full_refresh_days`` (the only way to see deletions when an API has no tombstones)."""
+
+    param: str
+    field: str
+    format: str = "%Y-%m-%dT%H:%M:%SZ"
+    overlap_seconds: int = 1  # timestamps have second precision: re-read the last second
+    full_refresh_days: int = 7
 
 
 @dataclass(frozen=True)
 class FanOut:
-    """Request the entity once per record of a parent entity.
+    """Request the entity once per record of a parent entity, or once per fixed value.
 
     ``parent_key`` is read from each parent record; it goes into the path placeholder or query
-    param named ``target`` and is injected into each child record as ``inject_as`` (if set).
+    param named ``target`` (a dotted body path when the entity posts a JSON body) and is injected
+    into each child record as ``inject_as`` (if set and the record lacks it). With ``values`` and
+    no ``parent``, the series are those values (e.g. one request per status an API lists apart).
     """
 
     parent: str
     target: str
     parent_key: str = "id"
     inject_as: str = ""
+    values: tuple[str, ...] = ()
 
 
 class PagingKind(enum.StrEnum):
@@ -135,6 +159,7 @@ class Paging:
     next_path: str = ""  # dotted path to the next URL (NEXT_LINK); empty = Link header
     last_page_header: str = ""  # header that says "true" on the last page (PAGE_UNTIL_SHORT)
     count_optional: bool = False  # PAGE_COUNT: a response without the count is the only page
+    in_body: bool = False  # page and size go into the JSON body at the dotted paths page_param/size_param
     max_pages: int = 100_000
 
 
@@ -168,6 +193,8 @@ class Entity:
     fan_out: FanOut | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     method: str = "GET"
+    json_body: Mapping[str, Any] = field(default_factory=dict)  # template of a POST body
+    incremental: Incremental | None = None
     host: str = "base_url"  # which base-URL setting of the source the path is appended to
     rate_group: str = ""  # extra rate-limit bucket of the source this entity also counts against
     hook: RecordHook | None = None
@@ -177,7 +204,7 @@ class Entity:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"entity {self.name!r}: duplicate column names")
-        missing = [k for k in self.primary_key if k not in names]
+        missing = [k for k in self.primary_key if k not in names and k not in STAMP_NAMES]
         if missing:
             raise ValueError(f"entity {self.name!r}: primary key {missing} not among its columns")
         holes = placeholders(self.path)
@@ -231,13 +258,15 @@ class Source:
     max_concurrency: int = 4
     docs_url: str = ""
     prepare: Callable[[dict[str, str]], dict[str, str]] | None = None  # derive/validate settings
+    # Fill settings the API can tell, once per extraction (e.g. discover the only workspace of a key).
+    discover: Callable[[Any, dict[str, str]], Awaitable[dict[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         names = [e.name for e in self.entities]
         if len(set(names)) != len(names):
             raise ValueError(f"source {self.name!r}: duplicate entity names")
         for e in self.entities:
-            if e.fan_out and e.fan_out.parent not in names:
+            if e.fan_out and not e.fan_out.values and e.fan_out.parent not in names:
                 raise ValueError(
                     f"{self.name}.{e.name}: fan-out parent {e.fan_out.parent!r} is not an entity"
                 )

@@ -11,6 +11,7 @@ bounded by the slices in flight, never by the size of the account.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
-from .paginate import pages
+from .paginate import pages, set_path
 from .ratelimit import LIMITERS
 from .records import dedupe_last, to_batch
 from .settings import ResolvedSettings
@@ -137,6 +138,10 @@ class Extractor:
         self._parents: dict[str, list[dict[str, Any]]] = {}
 
     async def __aenter__(self) -> Extractor:
+        if self.source.discover is not None:
+            # Settings an API can tell (e.g. the only workspace of a key) are filled in here.
+            values = await self.source.discover(self.client, dict(self.settings.values))
+            self.settings = dataclasses.replace(self.settings, values=values)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -152,16 +157,18 @@ class Extractor:
         return base.rstrip("/") + entity.path.format(**values)
 
     def _window_params(self, entity: Entity, sl: Slice) -> dict[str, Any]:
+        """The window's request parameters (query names, or dotted body paths when ``in_body``)."""
         w = entity.window
         if w is None or sl.start is None:
             return {}
-        if w.partitioning is Partitioning.YEARLY:
-            return {w.year_param: sl.year} if w.year_param else {}
+        if w.partitioning is Partitioning.YEARLY and w.year_param:
+            return {w.year_param: sl.year}
         assert sl.end is not None
+        pad = dt.timedelta(days=w.pad_days)
         until = sl.end - dt.timedelta(days=1) if w.inclusive_end else sl.end
         return {
-            w.since_param: _format_param(sl.start, w.format),
-            w.until_param: _format_param(until, w.format),
+            w.since_param: _format_param(sl.start - pad, w.format),
+            w.until_param: _format_param(until + pad, w.format),
         }
 
     async def parent_records(self, name: str) -> list[dict[str, Any]]:
@@ -180,6 +187,8 @@ class Extractor:
         fan = entity.fan_out
         if fan is None:
             return [({}, {})]
+        if fan.values:
+            return [({fan.target: value}, {}) for value in fan.values]
         parents = await self.parent_records(fan.parent)
         out = []
         for record in parents:
@@ -191,16 +200,30 @@ class Extractor:
 
     # -- one slice --------------------------------------------------------------------------
 
-    async def _series(self, entity: Entity, sl: Slice, path_values: dict[str, Any], parent: dict[str, Any]):
+    async def _series(
+        self,
+        entity: Entity,
+        sl: Slice,
+        path_values: dict[str, Any],
+        parent: dict[str, Any],
+        since: dict[str, str] | None = None,
+    ):
         fan = entity.fan_out
-        params: dict[str, Any] = {**entity.params, **self._window_params(entity, sl)}
-        if fan is not None and fan.target not in entity.path:
+        window = self._window_params(entity, sl)
+        in_body = bool(entity.window and entity.window.in_body)
+        params: dict[str, Any] = {**entity.params, **({} if in_body else window), **(since or {})}
+        body: dict[str, Any] | None = None
+        if entity.method != "GET" or entity.json_body:
+            body = copy.deepcopy(dict(entity.json_body))
+            for key, value in (window if in_body else {}).items():
+                set_path(body, key, value)
+        if fan is not None and "{" + fan.target + "}" not in entity.path:
             params[fan.target] = path_values[fan.target]
         url = self._url(entity, path_values)
         extra = (self._group_limiters[entity.rate_group],) if entity.rate_group else ()
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
-        async for records, _ in self._pages_with_fallback(entity, url, path_values, params, extra):
+        async for records, _ in self._pages_with_fallback(entity, url, path_values, params, extra, body):
             self.stats.pages += 1
             if fan is not None and fan.inject_as:
                 for r in records:
@@ -214,14 +237,14 @@ class Extractor:
             batches.append(self._to_batch(entity, records, sl))
         return batches
 
-    async def _pages_with_fallback(self, entity, url, path_values, params, extra):
+    async def _pages_with_fallback(self, entity, url, path_values, params, extra, body=None):
         """Pages of the entity's path; on 404/410, of its documented older paths, in order."""
         urls = [url] + [
             self._url(dataclasses.replace(entity, path=p), path_values) for p in entity.fallback_paths
         ]
         for i, candidate in enumerate(urls):
             try:
-                async for page in pages(self.client, entity, candidate, params, extra):
+                async for page in pages(self.client, entity, candidate, params, extra, body=body):
                     yield page
                 return
             except NotFoundError:
@@ -271,10 +294,21 @@ class Extractor:
                 return day, ends, keep
         return pa.array([sl.start] * n, pa.date32()), pa.array([sl.end] * n, pa.date32()), keep
 
-    async def extract_slice(self, entity: Entity, sl: Slice) -> pa.Table:
+    async def extract_slice(
+        self, entity: Entity, sl: Slice, changed_since: dt.datetime | None = None
+    ) -> pa.Table:
         series = await self._requests(entity)
+        since = None
+        if changed_since is not None:
+            if entity.incremental is None:
+                raise ConfigError(f"{entity.name} has no change-capture parameter", entity=entity.name)
+            since = {
+                entity.incremental.param: changed_since.astimezone(dt.UTC).strftime(entity.incremental.format)
+            }
         try:
-            results = await asyncio.gather(*(self._series(entity, sl, pv, parent) for pv, parent in series))
+            results = await asyncio.gather(
+                *(self._series(entity, sl, pv, parent, since) for pv, parent in series)
+            )
         except ConnectorError as exc:
             raise exc.with_context(source=self.source.name, entity=entity.name, window=str(sl)) from None
         schema = staged_schema(entity)
@@ -289,9 +323,16 @@ class Extractor:
         return table
 
     async def extract(
-        self, entity: Entity | str, start: dt.date | None = None, end: dt.date | None = None
+        self,
+        entity: Entity | str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        changed_since: dt.datetime | None = None,
     ) -> AsyncIterator[SliceResult]:
-        """Yield one table per slice of ``[start, end)``, several slices in flight at a time."""
+        """Yield one table per slice of ``[start, end)``, several slices in flight at a time.
+
+        ``changed_since`` asks only for records changed since then (entities with ``incremental``).
+        """
         if isinstance(entity, str):
             entity = self.source.entity(entity)
         slices = plan_slices(entity, start, end)
@@ -299,9 +340,11 @@ class Extractor:
 
         async def run(sl: Slice) -> SliceResult:
             async with gate:
-                return SliceResult(sl, await self.extract_slice(entity, sl))
+                return SliceResult(sl, await self.extract_slice(entity, sl, changed_since))
 
-        if entity.fan_out:  # fetch the parent once before the slices race for it
+        if (
+            entity.fan_out and not entity.fan_out.values
+        ):  # fetch the parent once before the slices race for it
             await self.parent_records(entity.fan_out.parent)
         tasks = [asyncio.ensure_future(run(sl)) for sl in slices]
         try:

@@ -10,6 +10,7 @@ and rate limiters bound how many are in flight.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -50,8 +51,8 @@ def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
             f"expected a JSON object with key {entity.envelope!r}, got {type(body).__name__}"
         )
     for key in (entity.envelope, *entity.envelope_fallbacks):
-        if key in body:
-            value = body[key]
+        value = dig(body, key) if "." in key else body.get(key, _MISSING)
+        if value is not _MISSING and value is not None:
             if isinstance(value, dict):  # a single record where a list is usual
                 return [value]
             if not isinstance(value, list):
@@ -61,6 +62,17 @@ def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
         f"response has no {entity.envelope!r} key (keys present: {sorted(body)[:12]}); "
         "the API changed or the endpoint answered with something else"
     )
+
+
+_MISSING = object()
+
+
+def set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``value`` at a dotted path of a JSON body, creating the objects on the way."""
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
 
 
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -81,17 +93,24 @@ async def pages(
     params: Mapping[str, Any],
     extra_limiters: tuple[RateLimiter, ...] = (),
     prefetch: int = 3,
+    body: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Page]:
+    """Pages of one request series. ``body`` is the JSON body of a POST (page numbers go into it
+    when the paging says ``in_body``)."""
     paging = entity.paging
     kind = paging.kind
 
     async def fetch(target: str, query: Mapping[str, Any] | None) -> Page:
+        json_body = None
+        if body is not None:
+            json_body = copy.deepcopy(dict(body))
+            if paging.in_body and query is not None:
+                for key in (paging.page_param, paging.size_param):
+                    if key and key in query:
+                        set_path(json_body, key, query[key])
+                query = {k: v for k, v in query.items() if k not in (paging.page_param, paging.size_param)}
         resp = await client.request_json(
-            target,
-            query,
-            method=entity.method,
-            extra_limiters=extra_limiters,
-            json_body=None,
+            target, query, method=entity.method, extra_limiters=extra_limiters, json_body=json_body
         )
         return records_of(resp.body, entity), resp
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,6 +110,35 @@ _COERCE = {
 }
 
 
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def iso_duration_seconds(value: Any) -> float | None:
+    """``PT1H30M`` -> 5400.0 (ISO-8601 durations as some APIs send them); numbers pass through."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    match = _ISO_DURATION.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not an ISO-8601 duration: {value!r}")
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+
+
+def cents(value: Any) -> float | None:
+    """Minor units (cents) -> currency units."""
+    if value is None or value == "":
+        return None
+    return float(value) / 100
+
+
+#: Conversions a column may name (``Column.convert``), applied to raw values before typing.
+CONVERSIONS: dict[str, Any] = {"iso_duration": iso_duration_seconds, "cents": cents}
+
+
 def _column_array(values: list[Any], column: Column) -> pa.Array:
     target = column.arrow_type
     kind = column.type
@@ -151,6 +181,9 @@ def to_batch(
         else:
             values = [_dig(r, path) for r in records]
         try:
+            if column.convert:
+                convert = CONVERSIONS[column.convert]
+                values = [convert(v) for v in values]
             arrays.append(_column_array(values, column))
         except (ValueError, TypeError, OverflowError, pa.ArrowException) as exc:
             sample = next((v for v in values if v is not None), None)
