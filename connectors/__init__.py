@@ -9,6 +9,7 @@ from connectors.core.entity import Source
 #: Connector id (= folder = the flow file's ``connector:``) -> module holding ``SOURCE``.
 CONNECTORS: dict[str, str] = {
     "clockodo": "connectors.clockodo",
+    "clockify": "connectors.clockify",
 }
 
 

@@ -26,7 +26,7 @@ from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
 from .paginate import pages, set_path
-from .ratelimit import LIMITERS
+from .ratelimit import LIMITERS, parse_rate_limits
 from .records import dedupe_last, to_batch
 from .settings import ResolvedSettings
 
@@ -122,13 +122,20 @@ class Extractor:
         self.max_slices_in_flight = max_slices_in_flight
         account = settings.get("base_url") + "|" + "|".join(sorted(settings.secrets))
         key = (source.name, str(hash(account)))
-        self._limiter = LIMITERS.get(key, source.rate_limits)
+        limits = source.rate_limits
+        if settings.get("rate_limit"):
+            try:
+                limits = parse_rate_limits(settings.get("rate_limit"))
+            except ValueError as exc:
+                env = settings.env_names.get("rate_limit", "rate_limit")
+                raise ConfigError(f"{env}: {exc}", source=source.name) from None
+        self._limiter = LIMITERS.get(key, limits)
         self._group_limiters = {g: LIMITERS.get((*key, g), lims) for g, lims in source.rate_groups.items()}
         self.client = HttpClient(
             source=source.name,
             headers=source.headers(settings.values),
             secrets=settings.secrets,
-            limiters=(self._limiter,) if source.rate_limits else (),
+            limiters=(self._limiter,) if limits else (),
             max_concurrency=max_concurrency or source.max_concurrency,
             retry=retry,
             transport=transport,

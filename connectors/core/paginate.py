@@ -215,11 +215,13 @@ def _check_echo(resp: Response, current_path: str, expected: int) -> None:
 
 
 def _page_marker(records: list[dict[str, Any]], entity: Entity) -> Any:
+    """What identifies a page: the keys of its first and last record, and its length."""
     if not records:
         return None
+    paths = [c.source_path for c in entity.columns if c.name in entity.primary_key]
     first, last = records[0], records[-1]
     return (
-        tuple(first.get(k) for k in entity.primary_key),
-        tuple(last.get(k) for k in entity.primary_key),
+        tuple(dig(first, ".".join(p)) for p in paths),
+        tuple(dig(last, ".".join(p)) for p in paths),
         len(records),
     )

@@ -61,6 +61,24 @@ class RateLimiter:
             sent.extend([stamp] * lim.requests)
 
 
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
+    """``"50/s"`` or ``"900/min,20000/day"`` -> limits; ``"off"`` -> none. For a connection's
+    ``rate_limit`` setting (a plan with a smaller quota, or a benchmark against a sandbox)."""
+    text = text.strip().lower()
+    if text in ("off", "none", "0"):
+        return ()
+    out = []
+    for part in text.split(","):
+        count, _, unit = part.strip().partition("/")
+        if not count.strip().isdigit() or unit.strip() not in _UNITS:
+            raise ValueError(f"rate limit {part.strip()!r}: write it as N/s, N/min, N/h or N/day (or 'off')")
+        out.append(RateLimit(int(count), _UNITS[unit.strip()]))
+    return tuple(out)
+
+
 class LimiterRegistry:
     """Limiters shared by every extraction of one account within a process.
 

@@ -213,4 +213,4 @@ def dedupe_last(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     last = grouped.aggregate([("__i", "max")]).column("__i_max")
     if len(last) == table.num_rows:
         return table
-    return table.take(pc.sort_indices(last))
+    return table.take(pc.take(last, pc.sort_indices(last)))

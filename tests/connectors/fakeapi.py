@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +30,7 @@ def environ_for(source: Source) -> dict[str, str]:
     for s in source.settings:
         if s.name.endswith("url"):
             env[s.env] = f"{BASE}/{source.name}/{s.name}"
-        elif s.required or s.secret:
+        elif s.required or s.secret or s.name.endswith("_id"):
             env[s.env] = f"secret-{s.name}-value" if s.secret else f"test-{s.name}"
     return env
 
@@ -46,10 +47,18 @@ def _set_path(record: dict[str, Any], path: tuple[str, ...], value: Any) -> None
 
 
 def synth(entity: Entity, i: int, day: dt.date, year: int | None) -> dict[str, Any]:
-    """One API-shaped record with every declared column set (unique primary key per ``i``)."""
+    """One API-shaped record with every declared column set (unique primary key per ``i``).
+
+    Columns that read the same path (a raw value and its conversion) get one value that suits both.
+    """
     record: dict[str, Any] = {}
     when = dt.datetime(day.year, day.month, day.day, 8, 0, tzinfo=dt.UTC)
+    by_path: dict[tuple[str, ...], list] = {}
     for c in entity.columns:
+        by_path.setdefault(c.source_path, []).append(c)
+    for path, columns in by_path.items():
+        c = columns[0]
+        converts = {col.convert for col in columns}
         value: Any = {
             "int": i + 1,
             "float": i + 0.5,
@@ -59,9 +68,13 @@ def synth(entity: Entity, i: int, day: dt.date, year: int | None) -> dict[str, A
             "datetime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "json": [i, {"k": "v"}],
         }[c.type]
+        if "iso_duration" in converts:
+            value = f"PT{i + 1}H30M"
+        elif "cents" in converts:
+            value = (i + 1) * 100 + 5
         if entity.window and c.name == entity.window.partition_field and c.type == "int":
             value = year
-        _set_path(record, c.source_path, value)
+        _set_path(record, path, value)
     return record
 
 
@@ -126,14 +139,18 @@ class DeclaredAPI:
 
     # -- bodies -------------------------------------------------------------------------------
 
-    def _window(self, entity: Entity, query: dict[str, str]) -> tuple[dt.date, int | None]:
+    def _window(self, entity: Entity, query: dict[str, Any]) -> tuple[dt.date, int | None]:
         w = entity.window
         if w is None:
             return dt.date(2026, 1, 5), None
-        if w.partitioning is Partitioning.YEARLY:
-            year = int(query.get(w.year_param, 2026)) if w.year_param else 2026
+        if w.partitioning is Partitioning.YEARLY and w.year_param:
+            year = int(query.get(w.year_param, 2026))
             return dt.date(year, 3, 1), year
-        since = dt.datetime.strptime(query[w.since_param], w.format).date()
+        since = dt.datetime.strptime(str(_get(query, w.since_param)), w.format).date() + dt.timedelta(
+            days=w.pad_days
+        )
+        if w.partitioning is Partitioning.YEARLY:
+            return since + dt.timedelta(days=59), since.year
         return since, None
 
     SPREAD_DAYS = 5  # records of a daily window spread over its first days: (user, day) keys stay unique
@@ -151,7 +168,9 @@ class DeclaredAPI:
         ]
 
     def _answer(self, entity: Entity, request: httpx.Request) -> tuple[Any, dict[str, str]]:
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(str(request.url)).query).items()}
+        query: dict[str, Any] = {k: v[-1] for k, v in parse_qs(urlsplit(str(request.url)).query).items()}
+        if request.content:  # a POST search: its parameters are in the JSON body
+            query = {**query, **json.loads(request.content)}
         records = self._all_records(entity, query)
         fan = entity.fan_out
         if fan and fan.inject_as and not SAMPLES.get(entity.name):
@@ -160,14 +179,33 @@ class DeclaredAPI:
             value = (match.groupdict() if match else {}).get(fan.target) or query.get(fan.target)
             for r in records:
                 r[fan.inject_as] = int(value) if str(value).isdigit() else value
+        if fan and not SAMPLES.get(entity.name):
+            # each series (one per parent or value) has its own records: keep their keys apart
+            series = (
+                match.groupdict()
+                if (match := self._pattern(entity).match(urlsplit(str(request.url)).path))
+                else {}
+            ).get(fan.target) or query.get(fan.target)
+            salt = zlib.crc32(str(series).encode()) % 1000 + 1
+            keys = [c for c in entity.columns if c.name in entity.primary_key and c.name != fan.inject_as]
+            for r in records:
+                for c in keys:
+                    node = r
+                    for k in c.source_path[:-1]:
+                        node = node.get(k, {})
+                    leaf = c.source_path[-1]
+                    if isinstance(node.get(leaf), str):
+                        node[leaf] = f"{node[leaf]}-{series}"
+                    elif isinstance(node.get(leaf), int) and not isinstance(node.get(leaf), bool):
+                        node[leaf] += 1000 * salt
         paging = entity.paging
         if entity.envelope == BODY:
             return records[0] if records else {}, {}
         if paging.kind is PagingKind.SINGLE:
             return self._wrap(entity, records, {}), {}
-        size = int(query.get(paging.size_param, self.page_size)) if paging.size_param else self.page_size
+        size = int(_get(query, paging.size_param) or self.page_size) if paging.size_param else self.page_size
         size = min(size, self.page_size)
-        page = int(query.get(paging.page_param, paging.first_page))
+        page = int(_get(query, paging.page_param) or paging.first_page)
         index = page - paging.first_page
         chunk = records[index * size : (index + 1) * size]
         count = max(1, -(-len(records) // size))
@@ -194,4 +232,18 @@ class DeclaredAPI:
     def _wrap(entity: Entity, records: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
         if entity.envelope is None:
             return records
-        return {entity.envelope: records, **extra}
+        body = dict(extra)
+        _set_path(body, tuple(entity.envelope.split(".")), records)
+        return body
+
+
+def _get(query: dict[str, Any], dotted: str) -> Any:
+    """A query parameter, or a value at a dotted path of a JSON body."""
+    if dotted in query:
+        return query[dotted]
+    value: Any = query
+    for key in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value

@@ -299,3 +299,14 @@ def test_fallback_path_on_404_and_unpaged_answer() -> None:
     (table,) = asyncio.run(go())
     assert seen == ["/api/v2/surchargeModels", "/api/v2/surcharges"]
     assert table.to_pylist()[0]["night_percent"] == 25
+
+
+def test_dedupe_keeps_the_last_row_of_each_key_in_order() -> None:
+    from connectors.core.records import dedupe_last
+
+    t = pa.table({"id": ["b", "a", "b", "c"], "v": [1, 2, 3, 4]})
+    assert dedupe_last(t, ["id"]).to_pylist() == [
+        {"id": "a", "v": 2},
+        {"id": "b", "v": 3},
+        {"id": "c", "v": 4},
+    ]

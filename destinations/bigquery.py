@@ -1,0 +1,176 @@
+"""BigQuery destination: load jobs from Parquet, MERGE for upsert and scoped replace; no streaming.
+
+``BigQueryWriter().write(BigQueryTarget("proj", "reporting", "entries", partition_column="date"), reader, "upsert", ["id"])``
+
+The incoming record batches are streamed into one Parquet file (spooled: in memory up to
+``spool_max_bytes``, then on disk), so memory stays bounded whatever the row count. Then:
+
+* ``replace``: one load job with WRITE_TRUNCATE; the table's data and schema become the incoming ones.
+* ``append``: one load job with WRITE_APPEND and ALLOW_FIELD_ADDITION/RELAXATION.
+* ``upsert``: a load job into a staging table, then one MERGE on the primary key (the last row of a
+  key in the batch wins; columns the data lacks keep their values on updated rows).
+* scoped ``replace``: a load job into a staging table, then one MERGE ... ON FALSE that inserts the
+  staged rows and deletes the target rows whose scope column is in ``[start, end)``. Chosen over
+  ``table$YYYYMMDD`` partition decorators because it is one atomic statement for any scope (several
+  days, a non-partitioned table, a DATETIME/TIMESTAMP column), and over a DELETE + INSERT script
+  because DML statistics then report the deleted rows directly.
+
+Every step is atomic in BigQuery (a load job or a single DML statement applies whole or not at all),
+so a failure leaves the table as it was. The staging table is dropped in a ``finally`` and also
+expires on its own after ``staging_expiration`` in case the process dies.
+
+The dataset and the table are created when missing, with an explicit schema (see
+``bigquery_schema``), daily time partitioning on ``partition_column`` and clustering by
+``clustering`` (default: the primary key, for upserts). New columns are added; a column whose type
+changed incompatibly raises ``SchemaConflictError`` before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from google.api_core import exceptions as gexc
+from google.auth.exceptions import RefreshError, TransportError
+from google.cloud import bigquery
+
+from .base import (
+    DestinationAuthError,
+    DestinationConfigError,
+    DestinationError,
+    Limits,
+    Mode,
+    SchemaConflictError,
+    Scope,
+    WriteResult,
+    check_limits,
+    check_mode,
+)
+from .bigquery_load import LoadRun
+from .bigquery_schema import ident, to_field
+from .google_auth import BIGQUERY_SCOPES, default_credentials
+from .rewrite import check_scope
+
+MULTIPART_MAX = 5 * 1024 * 1024  # the client's own threshold; above it, resumable uploads
+BIGQUERY_LIMITS = Limits(
+    destination="BigQuery",
+    max_columns=10_000,  # columns per table
+    advice="Select fewer columns or split the table.",
+)
+ROLES_HINT = (
+    "Grant the account 'BigQuery Data Editor' (roles/bigquery.dataEditor) on the dataset or project and "
+    "'BigQuery Job User' (roles/bigquery.jobUser) on the project"
+)
+
+
+@dataclass(frozen=True)
+class BigQueryTarget:
+    project: str
+    dataset: str
+    table: str
+    location: str | None = None  # e.g. "EU"; used when the dataset is created and for jobs
+    partition_column: str | None = None  # DATE/DATETIME/TIMESTAMP column; daily partitions
+    clustering: tuple[str, ...] = field(default=())  # up to 4 columns; default: the primary key
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clustering", tuple(self.clustering))
+        for label, value in (("project", self.project), ("dataset", self.dataset), ("table", self.table)):
+            if not value or "`" in value or (label != "project" and "." in value):
+                raise DestinationConfigError(f"BigQuery {label} {value!r} is not a valid name")
+        if len(self.clustering) > 4:
+            raise DestinationConfigError(
+                f"{self}: BigQuery clusters by at most 4 columns, got {list(self.clustering)}"
+            )
+
+    @property
+    def path(self) -> str:
+        return f"{self.project}.{self.dataset}.{self.table}"
+
+    def __str__(self) -> str:
+        return f"BigQuery {self.path}"
+
+
+class BigQueryWriter:
+    def __init__(
+        self,
+        client: bigquery.Client | None = None,
+        credentials: str | None = None,
+        cluster_by_primary_key: bool = True,
+        staging_expiration: dt.timedelta = dt.timedelta(hours=24),
+        multipart_max_bytes: int = MULTIPART_MAX,
+        spool_max_bytes: int = 64 * 1024 * 1024,
+        job_timeout_s: float | None = 3600.0,
+        limits: Limits = BIGQUERY_LIMITS,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.limits = limits
+        self.credentials = credentials
+        self.cluster_by_primary_key = cluster_by_primary_key
+        self.staging_expiration = staging_expiration
+        self.multipart_max_bytes = multipart_max_bytes
+        self.spool_max_bytes = spool_max_bytes
+        self.job_timeout_s = job_timeout_s
+        self.env = env
+        self._account: str | None = None
+
+    def _client(self, target: BigQueryTarget) -> bigquery.Client:
+        if self.client is None:
+            found = default_credentials(BIGQUERY_SCOPES, self.credentials, self.env)
+            self._account = found.email
+            self.client = bigquery.Client(
+                project=target.project, credentials=found.credentials, location=target.location
+            )
+        return self.client
+
+    def write(
+        self,
+        target: BigQueryTarget,
+        data: pa.Table | pa.RecordBatchReader,
+        mode: Mode | str,
+        primary_key: Sequence[str] = (),
+        scope: Scope | None = None,
+        allow_empty: bool = False,
+    ) -> WriteResult:
+        started = time.perf_counter()
+        name = str(target)
+        reader = data.to_reader() if isinstance(data, pa.Table) else data
+        parsed = check_mode(mode, primary_key, reader.schema, name)
+        incoming = [to_field(f) for f in reader.schema]
+        _check_names(reader.schema, name)
+        check_limits(reader.schema.empty_table(), self.limits, name)
+        check_scope(parsed, reader.schema.empty_table(), scope, name)  # rows are checked as they stream
+        client = self._client(target)
+        try:
+            run = LoadRun(self, client, target, parsed, list(primary_key), scope, name)
+            return run.write(reader, incoming, allow_empty, started)
+        except (gexc.Forbidden, gexc.Unauthorized) as exc:
+            who = self._account or "the account couplet uses"
+            raise DestinationAuthError(
+                f"{name}: BigQuery refused {who} ({exc.code}: {_message(exc)}). {ROLES_HINT}."
+            ) from None
+        except (RefreshError, TransportError) as exc:
+            raise DestinationAuthError(
+                f"{name}: Google refused the credentials' token request ({type(exc).__name__}). The key may be "
+                "deleted or disabled: create a new key, or run `gcloud auth application-default login` again."
+            ) from None
+        except gexc.GoogleAPICallError as exc:
+            text = _message(exc)
+            if "changed type" in text:
+                raise SchemaConflictError(f"{name}: {text}") from None
+            raise DestinationError(f"{name}: BigQuery answered {exc.code}: {text}") from None
+
+
+def _message(exc: gexc.GoogleAPICallError) -> str:
+    return str(exc.message).split("\n")[0][:500]
+
+
+def _check_names(schema: pa.Schema, name: str) -> None:
+    folded = [n.lower() for n in schema.names]
+    if len(set(folded)) != len(folded):
+        raise DestinationConfigError(f"{name}: column names repeat (BigQuery ignores case): {schema.names}")
+    for n in schema.names:
+        ident(n)
