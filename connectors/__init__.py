@@ -10,6 +10,7 @@ from connectors.core.entity import Source
 CONNECTORS: dict[str, str] = {
     "clockodo": "connectors.clockodo",
     "clockify": "connectors.clockify",
+    "harvest": "connectors.harvest",
 }
 
 

@@ -80,6 +80,27 @@ def synth(entity: Entity, i: int, day: dt.date, year: int | None) -> dict[str, A
 
 #: API-shaped records for entities whose hook reshapes the response: (entity name) -> maker(i).
 SAMPLES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "invoice_line_items": lambda i: {
+        "id": 500 + i,
+        "line_items": [
+            {
+                "id": 10 * i + 1,
+                "kind": "Service",
+                "description": "Design",
+                "quantity": 2.0,
+                "unit_price": 100.0,
+                "amount": 200.0,
+            },
+            {
+                "id": 10 * i + 2,
+                "kind": "Product",
+                "quantity": 1.0,
+                "unit_price": 50.0,
+                "amount": 50.0,
+                "taxed": True,
+            },
+        ],
+    },
     "customers_projects": lambda i: {
         "add": True,
         "report": {str(10 + i): True, str(20 + i): {"projects": {"7": True, "8": True}}},
@@ -129,12 +150,15 @@ class DeclaredAPI:
                 fault.status, headers=fault.headers, json=fault.body or {"error": "injected"}
             )
         path = urlsplit(str(request.url)).path
-        for pattern, entity in self._routes:
-            if pattern.match(path):
-                body, headers = self._answer(entity, request)
-                if self.body_override is not None:
-                    body = self.body_override(entity, body)
-                return httpx.Response(200, headers=headers, content=json.dumps(body).encode())
+        matches = [entity for pattern, entity in self._routes if pattern.match(path)]
+        # Two entities may read one endpoint (invoices and their line items): the one under test wins.
+        matches.sort(key=lambda e: e.name != self.target)
+        if matches:
+            entity = matches[0]
+            body, headers = self._answer(entity, request)
+            if self.body_override is not None:
+                body = self.body_override(entity, body)
+            return httpx.Response(200, headers=headers, content=json.dumps(body).encode())
         return httpx.Response(404, json={"error": f"no route {path}"})
 
     # -- bodies -------------------------------------------------------------------------------

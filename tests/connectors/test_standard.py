@@ -124,7 +124,7 @@ def test_paging_envelope_and_primary_key(connector: str, entity_name: str) -> No
         api.source = source
     table, _ex = run(source, entity, api)
     assert table.num_rows > 0
-    if entity.envelope != BODY and entity.name not in ("customers_projects",):
+    if entity.envelope != BODY and entity.hook is None:  # a hook may reshape records into more or fewer rows
         assert table.num_rows == _expected_rows(entity, api)
     if entity.paging.kind.value != "single" and entity.envelope != BODY:
         own = [r for r in api.requests if api._pattern(entity).match(r.url.path)]
