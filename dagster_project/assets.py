@@ -21,8 +21,8 @@ from connectors.core.errors import ConnectorError
 from connectors.core.extract import staged_schema
 from connectors.core.settings import resolve_settings
 from destinations.base import DestinationError, Mode, Scope
-from destinations.duckdb import DuckDBTarget, DuckDBWriter
 from pipelines.config import Connection, FlowFile, Output
+from pipelines.outputs import describe, landing
 from pipelines.staging import UNPARTITIONED, Staging, stage_entity
 
 from .resources import CoupletResource, daily_partitions, yearly_partitions
@@ -179,8 +179,7 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
     conn = flow_file.connections[spec.connection]
     entity = get_source(conn.connector).entity(spec.entity)
     partitions = partitions_for(entity, flow_file)
-    target_settings = output.to.settings
-    target = DuckDBTarget(target_settings.path, target_settings.table)
+    where = describe(output)
     keys = tuple(output.primary_key or entity.primary_key)
     mode = Mode(output.mode)
 
@@ -189,33 +188,37 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
         group_name=flow_name,
         kinds={output.to.kind},
         deps=[raw_key(spec.connection, spec.entity)],
-        description=f"{spec.connection}.{spec.entity} -> {target} ({output.mode})",
+        description=f"{spec.connection}.{spec.entity} -> {where} ({output.mode})",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
-        metadata={"target": str(target), "mode": output.mode},
+        metadata={"target": where, "mode": output.mode, "primary_key": ", ".join(keys)},
     )
     def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
         start, end = _window(context, entity)
         staging: Staging = couplet.staging
-        table = staging.source(spec.connection, entity, _partition_keys(entity, start, end))
+        data = staging.source(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
         try:
-            result = DuckDBWriter().write(
-                target, table, mode, keys, scope=scope, allow_empty=output.allow_empty
+            # Built here, not at load time: credentials are read when a run needs them.
+            result = landing(output, partitioned=partitions is not None).write(
+                data, mode, keys, scope, output.allow_empty
             )
         except DestinationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         return dg.MaterializeResult(
             metadata={
-                "target": str(target),
-                "path": dg.MetadataValue.path(target.path),
-                "table": target.table,
+                "target": result.target,
+                **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
+                **(
+                    {"path": dg.MetadataValue.path(output.to.settings.path)}
+                    if hasattr(output.to.settings, "path")
+                    else {}
+                ),
                 "mode": output.mode,
                 "rows_written": result.rows_written,
                 "rows_deleted": result.rows_deleted,
                 "seconds": round(result.duration_s, 3),
-                "scope": str(scope) if scope else "whole table",
-                "dagster/row_count": result.rows_written,
+                "scope": str(scope) if scope else "whole target",
             }
         )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.loader import load_flows
+from pipelines.outputs import describe
 
 from .definitions import RANGE_END, RANGE_START, build_definitions, flow_groups, job_name
 
@@ -80,21 +81,32 @@ def run_flows(days: int, today: dt.date | None = None) -> list[tuple[str, bool]]
 
 
 def landed() -> list[tuple[str, str, int]]:
-    """(flow output asset, table, rows) for every DuckDB output of the loaded flows."""
+    """(flow output asset, where, rows) for every DuckDB and Excel output of the loaded flows."""
     import duckdb
+    import openpyxl
 
     flow_file = load_flows()
     out = []
     for flow_name, flow in flow_file.flows.items():
         for o in flow.outputs:
-            target = o.to.settings
+            t = o.to.settings
+            rows = -1
             try:
-                con = duckdb.connect(target.path, read_only=True)
-                rows = con.execute(f'SELECT count(*) FROM "{target.table}"').fetchone()[0]
-                con.close()
-            except duckdb.Error:
+                if o.to.kind == "duckdb":
+                    con = duckdb.connect(t.path, read_only=True)
+                    try:
+                        rows = con.execute(f'SELECT count(*) FROM "{t.table}"').fetchone()[0]
+                    finally:
+                        con.close()
+                elif o.to.kind == "excel":
+                    book = openpyxl.load_workbook(t.path, read_only=True)
+                    rows = book[t.sheet].max_row - 1  # the header row
+                    book.close()
+                else:
+                    continue  # remote destinations are not counted here
+            except (duckdb.Error, OSError, KeyError):
                 rows = -1
-            out.append((f"publish/{flow_name}/{o.output_name}", f"{target.path}#{target.table}", rows))
+            out.append((f"publish/{flow_name}/{o.output_name}", describe(o), rows))
     return out
 
 
@@ -119,5 +131,6 @@ def run_demo(days: int = 90) -> int:
     if failed or empty:
         print(f"\ndemo FAILED: failed jobs {failed}, empty or missing tables {empty}", file=sys.stderr)
         return 1
-    print(f"\n{len(rows)} tables landed in DuckDB. Explore them with `make dev` (Dagster UI) or duckdb.")
+    print(f"\n{len(rows)} tables landed (DuckDB: data/warehouse.duckdb, Excel: data/exports/).")
+    print("Explore them with `make dev` (Dagster UI), duckdb, or open the workbook.")
     return 0

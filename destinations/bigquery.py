@@ -43,6 +43,7 @@ from .base import (
     DestinationError,
     Limits,
     Mode,
+    ParquetSource,
     SchemaConflictError,
     Scope,
     WriteResult,
@@ -129,7 +130,7 @@ class BigQueryWriter:
     def write(
         self,
         target: BigQueryTarget,
-        data: pa.Table | pa.RecordBatchReader,
+        data: pa.Table | pa.RecordBatchReader | ParquetSource,
         mode: Mode | str,
         primary_key: Sequence[str] = (),
         scope: Scope | None = None,
@@ -137,7 +138,7 @@ class BigQueryWriter:
     ) -> WriteResult:
         started = time.perf_counter()
         name = str(target)
-        reader = data.to_reader() if isinstance(data, pa.Table) else data
+        reader = data.to_reader() if isinstance(data, pa.Table | ParquetSource) else data
         parsed = check_mode(mode, primary_key, reader.schema, name)
         incoming = [to_field(f) for f in reader.schema]
         _check_names(reader.schema, name)

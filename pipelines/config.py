@@ -59,8 +59,31 @@ class DuckDBTarget(Strict):
     table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")]
 
 
+class ExcelTarget(Strict):
+    path: str
+    sheet: Annotated[str, Field(min_length=1, max_length=31)]  # Excel's own limit on sheet names
+
+
+class GoogleSheetsTarget(Strict):
+    spreadsheet: str  # id or full URL
+    worksheet: str
+    updated_at: Literal["none", "column", "note"] = "none"  # Coupler's "last updated" marker
+
+
+class BigQueryTarget(Strict):
+    project: str
+    dataset: str
+    table: str
+    location: str | None = None
+    partition_column: str | None = None  # default: _window_start for partitioned sources
+    clustering: tuple[str, ...] = ()  # default: the primary key
+
+
 class OutputTarget(Strict):
     duckdb: DuckDBTarget | None = None
+    excel: ExcelTarget | None = None
+    google_sheets: GoogleSheetsTarget | None = None
+    bigquery: BigQueryTarget | None = None
 
     @model_validator(mode="after")
     def _one(self) -> OutputTarget:
@@ -91,10 +114,17 @@ class Output(Strict):
 
     @property
     def output_name(self) -> str:
+        """The asset name: ``name``, else the table (DuckDB, BigQuery) or ``xlsx_<sheet>`` / ``gsheet_<tab>``."""
         if self.name:
             return self.name
         settings = self.to.settings
-        return re.sub(r"[^a-z0-9_]", "_", getattr(settings, "table", None) or self.from_).lower()
+        label = {
+            "duckdb": lambda t: t.table,
+            "bigquery": lambda t: t.table,
+            "excel": lambda t: f"xlsx_{t.sheet}",
+            "google_sheets": lambda t: f"gsheet_{t.worksheet}",
+        }[self.to.kind](settings)
+        return re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_")
 
 
 class Schedule(Strict):
