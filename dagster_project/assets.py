@@ -32,6 +32,12 @@ PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 12
 
 
+class RawConfig(dg.Config):
+    """Run configuration of a raw asset."""
+
+    full_refresh: bool = False  # change-capture entities: read everything instead of the changes
+
+
 def partitions_for(entity: Entity, flow_file: FlowFile) -> dg.PartitionsDefinition | None:
     start = flow_file.settings.partitions_start
     if entity.partitioning is Partitioning.DAILY:
@@ -138,13 +144,17 @@ def build_raw_asset(
         },
         code_version=_code_version(entity, env, literals),
     )
-    def _raw(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
+    def _raw(
+        context: dg.AssetExecutionContext, config: RawConfig, couplet: CoupletResource
+    ) -> dg.MaterializeResult:
         started = time.perf_counter()
         start, end = _window(context, entity)
         staging = couplet.staging
         try:
             settings = resolve_settings(source, env, literals)
-            report = stage_entity(source, settings, name, entity, staging, start, end)
+            report = stage_entity(
+                source, settings, name, entity, staging, start, end, full_refresh=config.full_refresh
+            )
         except ConnectorError as exc:
             # A clean failure: the message names what to fix; the traceback would only hide it.
             raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
@@ -164,6 +174,7 @@ def build_raw_asset(
                 "throttled_seconds": float(report.stats.get("throttled_seconds", 0.0)),
                 "seconds": round(time.perf_counter() - started, 3),
                 "window": window,
+                "read": report.mode,
                 "staging": dg.MetadataValue.path(str(staging.folder(name, entity.name))),
                 "preview": preview(report.preview),
             },

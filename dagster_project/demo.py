@@ -31,6 +31,9 @@ def demo_env(base_url: str) -> dict[str, str]:
         "CLOCKODO_BASE_URL": base_url + "/clockodo/api",
         "CLOCKODO_API_USER": defaults.api_user,
         "CLOCKODO_API_KEY": defaults.api_key,
+        "HARVEST_BASE_URL": base_url + "/harvest",
+        "HARVEST_ACCESS_TOKEN": defaults.harvest_token,
+        "HARVEST_ACCOUNT_ID": str(defaults.harvest_account_id),
     }
 
 

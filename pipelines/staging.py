@@ -135,7 +135,11 @@ def _changes_since(
     newest = pc.max(previous.column(inc.field)).as_py()
     if newest is None:
         return None, None
-    return newest - dt.timedelta(seconds=inc.overlap_seconds), previous.replace_schema_metadata(
+    # Never trust a timestamp from the future (clock skew, bad data): the previous read's own time
+    # bounds the cursor, so a later edit is never skipped.
+    last_read = pc.max(previous.column("_extracted_at")).as_py()
+    cursor = min(newest, last_read) if last_read is not None else newest
+    return cursor - dt.timedelta(seconds=inc.overlap_seconds), previous.replace_schema_metadata(
         {FULL_REFRESH_AT: stamp}
     )
 

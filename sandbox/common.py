@@ -51,6 +51,9 @@ class SandboxOptions:
     fault_seed: int = 0
     request_log_size: int = 10_000
     unsized_page_size: int = 1000  # page size of paged endpoints without a page-size parameter
+    harvest_token: str = "sandbox-harvest-token"  # Harvest: the administrator's personal access token
+    harvest_account_id: int = 123456  # Harvest: the account the tokens may read (Harvest-Account-Id)
+    harvest_member_token: str | None = "sandbox-harvest-member-token"  # a member's token; None disables it
 
 
 def org_for(options: SandboxOptions) -> Org:

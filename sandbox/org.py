@@ -383,3 +383,20 @@ class EntryWindow:
                 return None
             k = picked.index(k)
         return int(self._cum[i]) + k
+
+
+def lump_sum_cells(org: Org) -> np.ndarray:
+    """(days, people) bool array: True where a cell's last entry is a lump sum, not a time entry.
+
+    Mirrors the lump-sum rule of `Org.entries_for` with array arithmetic (splitmix64 wraps the same
+    way on uint64 arrays as on masked Python ints), so a sandbox that renders lump sums elsewhere
+    (Clockify: as expenses) can count a cell's time entries without generating it. A test checks
+    both stay in step.
+    """
+    d = np.arange(org.counts.shape[0], dtype=np.uint64)[:, None] * np.uint64(0xC2B2AE3D27D4EB4F)
+    u = np.arange(org.counts.shape[1], dtype=np.uint64)[None, :] * np.uint64(0x100000001B3)
+    h = _np_mix((u ^ np.uint64(org._key)) ^ d)
+    n = org.counts.astype(np.uint64)
+    last = np.where(n > 0, n - np.uint64(1), np.uint64(0))
+    hk = _np_mix(h + last * np.uint64(0x9E3779B97F4A7C15))
+    return (org.counts > 1) & ((hk >> np.uint64(32)) % np.uint64(40) == 0)

@@ -6,7 +6,7 @@ Layout (a client's base URL is the mount point, paths of the real API are append
     /clockodo/api/...        Clockodo   (real API: https://my.clockodo.com/api)
 
 Further sandboxes are added to `SANDBOXES` below (e.g. Clockify at `/clockify/api/v1`, Harvest at
-`/harvest/v2`); they receive the same `SandboxOptions` and the same `Org`, so every tool shows the
+`/harvest`); they receive the same `SandboxOptions` and the same `Org`, so every tool shows the
 same agency.
 """
 
@@ -26,11 +26,13 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from sandbox.clockodo import create_app as create_clockodo_app
 from sandbox.common import JSON, SandboxOptions, org_for
+from sandbox.harvest import create_app as create_harvest_app
 from sandbox.org import Org
 
 # (mount path, app factory). Add Clockify / Harvest here when they exist.
 SANDBOXES: list[tuple[str, Callable[[SandboxOptions, Org], Starlette]]] = [
     ("/clockodo/api", create_clockodo_app),
+    ("/harvest", create_harvest_app),
 ]
 
 
