@@ -24,10 +24,18 @@ from .definitions import RANGE_END, RANGE_START, build_definitions, flow_groups,
 
 def demo_env(base_url: str) -> dict[str, str]:
     """The connections' env vars pointed at a sandbox running with default options."""
+    import httpx
+
     from sandbox.common import SandboxOptions
 
     defaults = SandboxOptions()
+    # The sandbox's key sees two Clockify workspaces (like a real owner with a personal one): name the agency's.
+    workspace = httpx.get(base_url + "/clockify/_admin/org", timeout=30).json()["workspace_id"]
     return {
+        "CLOCKIFY_BASE_URL": base_url + "/clockify/api",
+        "CLOCKIFY_REPORTS_URL": base_url + "/clockify/reports",
+        "CLOCKIFY_API_KEY": defaults.api_key,
+        "CLOCKIFY_WORKSPACE_ID": workspace,
         "CLOCKODO_BASE_URL": base_url + "/clockodo/api",
         "CLOCKODO_API_USER": defaults.api_user,
         "CLOCKODO_API_KEY": defaults.api_key,

@@ -5,7 +5,7 @@ Layout (a client's base URL is the mount point, paths of the real API are append
     /healthz                 liveness, no auth
     /clockodo/api/...        Clockodo   (real API: https://my.clockodo.com/api)
 
-Further sandboxes are added to `SANDBOXES` below (e.g. Clockify at `/clockify/api/v1`, Harvest at
+Further sandboxes are added to `SANDBOXES` below (Clockify at `/clockify` — `/clockify/api` and `/clockify/reports` —, Harvest at
 `/harvest`); they receive the same `SandboxOptions` and the same `Org`, so every tool shows the
 same agency.
 """
@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from sandbox.clockify import create_app as create_clockify_app
 from sandbox.clockodo import create_app as create_clockodo_app
 from sandbox.common import JSON, SandboxOptions, org_for
 from sandbox.harvest import create_app as create_harvest_app
@@ -32,6 +33,7 @@ from sandbox.org import Org
 # (mount path, app factory). Add Clockify / Harvest here when they exist.
 SANDBOXES: list[tuple[str, Callable[[SandboxOptions, Org], Starlette]]] = [
     ("/clockodo/api", create_clockodo_app),
+    ("/clockify", create_clockify_app),
     ("/harvest", create_harvest_app),
 ]
 

@@ -45,7 +45,8 @@ def duration(name: str, path: str) -> str:
 
 
 def money(name: str) -> str:
-    return f"{name}:int {name}_units:float={name}|cents"
+    # Cents, sometimes with decimals in reports (amounts are rate x hours): kept as sent, and in units.
+    return f"{name}:float {name}_units:float={name}|cents"
 
 
 TIME_OFF = Paging(

@@ -26,11 +26,16 @@ class RateLimiter:
         self.throttled_seconds = 0.0
 
     def delay(self, now: float) -> float:
-        """Seconds until one more request fits every window."""
+        """Seconds until one more request fits every window.
+
+        Each window is kept a little longer than published (2 %, at least 50 ms): the server
+        counts arrivals, and network jitter can bring two requests sent a window apart closer.
+        """
         wait = 0.0
         for lim, sent in zip(self.limits, self._sent, strict=True):
             if len(sent) >= lim.requests:
-                wait = max(wait, sent[0] + lim.per_seconds - now)
+                window = lim.per_seconds + max(0.02 * lim.per_seconds, 0.05)
+                wait = max(wait, sent[0] + window - now)
         return wait
 
     async def acquire(self) -> float:
