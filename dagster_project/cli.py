@@ -109,9 +109,11 @@ def _sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import serve
 
     options = sandbox_options(args)
-    print(
-        f"couplet sandbox on http://{args.host}:{args.port}  (Clockodo: http://{args.host}:{args.port}/clockodo/api)"
-    )
+    base = f"http://{args.host}:{args.port}"
+    print(f"couplet sandbox on {base}")
+    print(f"  Clockodo  {base}/clockodo/api   (user sandbox@couplet.dev, key sandbox-key)")
+    print(f"  Clockify  {base}/clockify/api and {base}/clockify/reports   (key sandbox-key)")
+    print(f"  Harvest   {base}/harvest   (token sandbox-harvest-token, account 123456)")
     serve(host=args.host, port=args.port, options=options)
     return 0
 
