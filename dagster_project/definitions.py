@@ -11,12 +11,14 @@ window are caught because each partition is replaced whole.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 
 import dagster as dg
 
 from connectors import get_source
 from connectors.core.entity import Partitioning
+from pipelines.alerts import Failure, notify
 from pipelines.config import Flow, FlowFile
 from pipelines.loader import load_flows
 
@@ -102,6 +104,33 @@ def _has_partitions(keys: list[dg.AssetKey], flow: Flow, flow_file: FlowFile, ki
     return False
 
 
+def build_alert_sensor(flow_name: str, flow: Flow, jobs: list) -> dg.SensorDefinition:
+    """A run-failure sensor for the flow's jobs that sends its e-mail and/or webhook alert."""
+    alerts = flow.alerts
+    assert alerts is not None
+
+    @dg.run_failure_sensor(
+        name=f"{flow_name}_on_failure",
+        monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Alerts on a failed run of {flow_name}: "
+        + ", ".join(filter(None, [", ".join(alerts.email), "webhook" if alerts.webhook else ""])),
+    )
+    def _on_failure(context: dg.RunFailureSensorContext) -> None:
+        error = context.failure_event.message or ""
+        failure = Failure(
+            flow_name,
+            context.dagster_run.job_name,
+            context.dagster_run.run_id,
+            error,
+            os.environ.get("COUPLET_UI_URL", ""),
+        )
+        for problem in notify(failure, alerts.email, alerts.webhook_url()):
+            context.log.warning(problem)
+
+    return _on_failure
+
+
 def build_definitions(flow_file: FlowFile | None = None, data_dir: str | None = None) -> dg.Definitions:
     flow_file = flow_file or load_flows()
     assets: list[dg.AssetsDefinition] = []
@@ -110,15 +139,19 @@ def build_definitions(flow_file: FlowFile | None = None, data_dir: str | None = 
         assets.extend(build_raw_asset(name, conn, source, entity, flow_file) for entity in source.entities)
     jobs: list = []
     schedules: list = []
+    sensors: list = []
     for flow_name, flow in flow_file.flows.items():
         assets.extend(build_publish_asset(flow_name, out, flow_file) for out in flow.outputs)
         j, s = build_flow_jobs(flow_name, flow, flow_file)
         jobs += j
         schedules += s
+        if flow.alerts is not None:
+            sensors.append(build_alert_sensor(flow_name, flow, j))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"couplet": CoupletResource(data_dir=data_dir or flow_file.settings.data_dir)},
         # Steps share DuckDB files and the connection's rate limiter: run them in one process.
         executor=dg.in_process_executor,

@@ -148,11 +148,32 @@ class Schedule(Strict):
         return value
 
 
+class Alerts(Strict):
+    """Where to say that a run of the flow failed (SMTP settings come from COUPLET_SMTP_* env vars)."""
+
+    email: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
+    webhook: str | EnvRef | None = None  # a Slack-compatible incoming-webhook URL, or {env: VAR} holding it
+
+    def webhook_url(self, environ: dict[str, str] | None = None) -> str | None:
+        import os
+
+        if isinstance(self.webhook, EnvRef):
+            return (environ if environ is not None else os.environ).get(self.webhook.env) or None
+        return self.webhook
+
+    @model_validator(mode="after")
+    def _something(self) -> Alerts:
+        if not self.email and self.webhook is None:
+            raise ValueError("alerts need an email list, a webhook, or both")
+        return self
+
+
 class Flow(Strict):
     description: str = ""
     sources: dict[Annotated[str, Field(pattern=NAME)], SourceSpec]
     outputs: list[Output] = []
     schedule: Schedule | None = None
+    alerts: Alerts | None = None
 
 
 class ProjectSettings(Strict):
