@@ -22,6 +22,7 @@ from connectors.core.extract import staged_schema
 from connectors.core.settings import resolve_settings
 from destinations.base import DestinationError, Mode, Scope
 from pipelines.config import Connection, FlowFile, Output
+from pipelines.ledger import Ledger
 from pipelines.outputs import describe, landing
 from pipelines.staging import UNPARTITIONED, Staging, stage_entity
 
@@ -192,7 +193,8 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
     partitions = partitions_for(entity, flow_file)
     where = describe(output)
     keys = tuple(output.primary_key or entity.primary_key)
-    mode = Mode(output.mode)
+    exactly_once = output.mode == "append_new"
+    mode = Mode.APPEND if exactly_once else Mode(output.mode)
 
     @dg.asset(
         key=dg.AssetKey(["publish", flow_name, output.output_name]),
@@ -209,11 +211,23 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
         staging: Staging = couplet.staging
         data = staging.source(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
+        ledger = Ledger(couplet.data_dir, flow_name, output.output_name) if exactly_once else None
+        extra: dict[str, object] = {}
         try:
+            if ledger is not None:
+                fresh = ledger.new_rows(data, keys)
+                extra = {
+                    "rows_new": fresh.num_rows,
+                    "rows_already_sent": data.to_table().num_rows - fresh.num_rows,
+                }
+                data = fresh
             # Built here, not at load time: credentials are read when a run needs them.
             result = landing(output, partitioned=partitions is not None).write(
-                data, mode, keys, scope, output.allow_empty
+                data, mode, keys, scope, output.allow_empty or exactly_once
             )
+            if ledger is not None:
+                # Only after the destination confirmed the write: a failed write sends again next run.
+                ledger.record(data, keys)
         except DestinationError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         return dg.MaterializeResult(
@@ -230,6 +244,7 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
                 "rows_deleted": result.rows_deleted,
                 "seconds": round(result.duration_s, 3),
                 "scope": str(scope) if scope else "whole target",
+                **extra,
             }
         )
 

@@ -107,7 +107,8 @@ class Output(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     from_: str = Field(alias="from")
     to: OutputTarget
-    mode: Literal["replace", "append", "upsert"] = "replace"
+    # append_new: append only records never sent before (a ledger of keys; see pipelines/ledger.py)
+    mode: Literal["replace", "append", "upsert", "append_new"] = "replace"
     primary_key: tuple[str, ...] | None = None  # defaults to the entity's primary key
     allow_empty: bool = False
     name: Annotated[str, Field(pattern=NAME)] | None = None

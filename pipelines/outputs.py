@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from destinations.base import Mode, ParquetSource, Scope, WriteResult
 
 from .config import Output
@@ -21,7 +23,12 @@ class Landing:
     kind: str
 
     def write(
-        self, data: ParquetSource, mode: Mode, keys: tuple[str, ...], scope: Scope | None, allow_empty: bool
+        self,
+        data: ParquetSource | pa.Table,
+        mode: Mode,
+        keys: tuple[str, ...],
+        scope: Scope | None,
+        allow_empty: bool,
     ) -> WriteResult:
         return self.writer.write(self.target, data, mode, keys, scope=scope, allow_empty=allow_empty)
 
