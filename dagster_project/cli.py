@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--end", type=_date, help="day after the last (default: a year from today)")
     ex.add_argument("--out", required=True, help="output file: .jsonl, .csv or .parquet")
 
+    from .flows_cli import add_parser
+
+    add_parser(sub)
+
     demo = sub.add_parser("demo", help="run the shipped flow against the sandbox and print what landed")
     demo.add_argument("--days", type=int, default=90, help="days of time entries to load (default 90)")
 
@@ -51,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sandbox(args)
         if args.command == "extract":
             return _extract(args)
+        if args.command == "flows":
+            from .flows_cli import run as run_flows_command
+
+            return run_flows_command(args)
         from .demo import run_demo
 
         return run_demo(days=args.days)
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         from destinations.base import DestinationError
         from pipelines.loader import FlowError
 
-        if isinstance(exc, ConnectorError | DestinationError | FlowError | KeyError):
+        if isinstance(exc, ConnectorError | DestinationError | FlowError | KeyError | ValueError):
             print(f"couplet: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +29,13 @@ from .base import (
     check_mode,
     guard_empty,
 )
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The single value of a query that always returns one row (count(*) and friends)."""
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def quote(identifier: str) -> str:
@@ -48,7 +56,7 @@ class DuckDBTarget:
 
 
 class DuckDBWriter:
-    def __init__(self, connect_config: dict[str, str] | None = None) -> None:
+    def __init__(self, connect_config: dict[str, str | bool | int | float | list[str]] | None = None) -> None:
         self.connect_config = connect_config or {}
 
     def connect(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -84,7 +92,7 @@ class DuckDBWriter:
                 con.register("__incoming_arrow", arrow)
                 con.execute("CREATE TEMP TABLE __incoming AS SELECT * FROM __incoming_arrow")
                 con.unregister("__incoming_arrow")
-            rows = con.execute("SELECT count(*) FROM __incoming").fetchone()[0]
+            rows = scalar(con, "SELECT count(*) FROM __incoming")
             guard_empty(parsed, rows, allow_empty, str(target), scope)
             con.execute("BEGIN TRANSACTION")
             try:
@@ -116,9 +124,9 @@ class DuckDBWriter:
         if "." in target.table:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(target.table.split('.')[0])}")
         exists = self._columns(con, target.table)
-        rows = con.execute("SELECT count(*) FROM __incoming").fetchone()[0]
+        rows = scalar(con, "SELECT count(*) FROM __incoming")
         if mode is Mode.REPLACE and scope is None:
-            before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0
+            before = scalar(con, f"SELECT count(*) FROM {table}") if exists else 0
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __incoming")
             return rows, before
         if not exists:
@@ -130,17 +138,18 @@ class DuckDBWriter:
             if scope.column not in exists:
                 raise DestinationConfigError(f"{target}: scope column {scope.column!r} is not in the table")
             col = quote(scope.column)
-            outside = con.execute(
+            outside = scalar(
+                con,
                 f"SELECT count(*) FROM __incoming WHERE NOT ({col} >= ? AND {col} < ?) OR {col} IS NULL",
                 [scope.start, scope.end],
-            ).fetchone()[0]
+            )
             if outside:
                 raise DestinationConfigError(
                     f"{target}: {outside} incoming row(s) lie outside the scope {scope}"
                 )
-            deleted = con.execute(
-                f"DELETE FROM {table} WHERE {col} >= ? AND {col} < ?", [scope.start, scope.end]
-            ).fetchone()[0]
+            deleted = scalar(
+                con, f"DELETE FROM {table} WHERE {col} >= ? AND {col} < ?", [scope.start, scope.end]
+            )
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __incoming")
             return rows, deleted
         if mode is Mode.APPEND:
@@ -166,7 +175,7 @@ class DuckDBWriter:
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})"
         )
         con.execute(sql)
-        return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        return scalar(con, f"SELECT count(*) FROM {source}")
 
     @staticmethod
     def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
