@@ -20,7 +20,7 @@ from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.errors import ConnectorError
 from connectors.core.extract import staged_schema
 from connectors.core.settings import resolve_settings
-from destinations.base import DestinationError, Mode, Scope
+from destinations.base import DestinationError, Mode, ParquetSource, Scope
 from pipelines.config import Connection, FlowFile, Output
 from pipelines.ledger import Ledger
 from pipelines.outputs import describe, landing
@@ -187,6 +187,8 @@ def build_raw_asset(
 
 def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> dg.AssetsDefinition:
     flow = flow_file.flows[flow_name]
+    if output.from_ not in flow.sources:
+        return _publish_step_output(flow_name, output)
     spec = flow.sources[output.from_]
     conn = flow_file.connections[spec.connection]
     entity = get_source(conn.connector).entity(spec.entity)
@@ -211,41 +213,87 @@ def build_publish_asset(flow_name: str, output: Output, flow_file: FlowFile) -> 
         staging: Staging = couplet.staging
         data = staging.source(spec.connection, entity, _partition_keys(entity, start, end))
         scope = Scope("_window_start", start, end) if (mode is Mode.REPLACE and start is not None) else None
-        ledger = Ledger(couplet.data_dir, flow_name, output.output_name) if exactly_once else None
-        extra: dict[str, object] = {}
-        try:
-            if ledger is not None:
-                fresh = ledger.new_rows(data, keys)
-                extra = {
-                    "rows_new": fresh.num_rows,
-                    "rows_already_sent": data.to_table().num_rows - fresh.num_rows,
-                }
-                data = fresh
-            # Built here, not at load time: credentials are read when a run needs them.
-            result = landing(output, partitioned=partitions is not None).write(
-                data, mode, keys, scope, output.allow_empty or exactly_once
-            )
-            if ledger is not None:
-                # Only after the destination confirmed the write: a failed write sends again next run.
-                ledger.record(data, keys)
-        except DestinationError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        return dg.MaterializeResult(
-            metadata={
-                "target": result.target,
-                **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
-                **(
-                    {"path": dg.MetadataValue.path(output.to.settings.path)}
-                    if hasattr(output.to.settings, "path")
-                    else {}
-                ),
-                "mode": output.mode,
-                "rows_written": result.rows_written,
-                "rows_deleted": result.rows_deleted,
-                "seconds": round(result.duration_s, 3),
-                "scope": str(scope) if scope else "whole target",
-                **extra,
+        return publish(couplet, flow_name, output, data, mode, keys, scope, partitions is not None)
+
+    return _publish
+
+
+def publish(
+    couplet: CoupletResource,
+    flow_name: str,
+    output: Output,
+    data: ParquetSource,
+    mode: Mode,
+    keys: tuple[str, ...],
+    scope: Scope | None,
+    partitioned: bool,
+) -> dg.MaterializeResult:
+    """Write one output (through the ledger for append_new) and describe what landed."""
+    exactly_once = output.mode == "append_new"
+    ledger = Ledger(couplet.data_dir, flow_name, output.output_name) if exactly_once else None
+    extra: dict[str, object] = {}
+    written: ParquetSource | pa.Table = data
+    try:
+        if ledger is not None:
+            fresh = ledger.new_rows(data, keys)
+            extra = {
+                "rows_new": fresh.num_rows,
+                "rows_already_sent": data.to_table().num_rows - fresh.num_rows,
             }
+            written = fresh
+        # Built here, not at load time: credentials are read when a run needs them.
+        result = landing(output, partitioned=partitioned).write(
+            written, mode, keys, scope, output.allow_empty or exactly_once
         )
+        if ledger is not None and isinstance(written, pa.Table):
+            # Only after the destination confirmed the write: a failed write sends again next run.
+            ledger.record(written, keys)
+    except DestinationError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    target_settings = output.to.settings
+    return dg.MaterializeResult(
+        metadata={
+            "target": result.target,
+            **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
+            **(
+                {"path": dg.MetadataValue.path(target_settings.path)}
+                if hasattr(target_settings, "path")
+                else {}
+            ),
+            "mode": output.mode,
+            "rows_written": result.rows_written,
+            "rows_deleted": result.rows_deleted,
+            "seconds": round(result.duration_s, 3),
+            "scope": str(scope) if scope else "whole target",
+            **extra,
+        }
+    )
+
+
+def _publish_step_output(flow_name: str, output: Output) -> dg.AssetsDefinition:
+    """An output of a step's result: unpartitioned, the whole result each run."""
+    import pyarrow.parquet as pq
+
+    from .steps import step_key, step_path
+
+    keys = tuple(output.primary_key or ())
+    mode = Mode.APPEND if output.mode == "append_new" else Mode(output.mode)
+
+    @dg.asset(
+        key=dg.AssetKey(["publish", flow_name, output.output_name]),
+        group_name=flow_name,
+        kinds={output.to.kind},
+        deps=[step_key(flow_name, output.from_)],
+        description=f"step {output.from_} -> {describe(output)} ({output.mode})",
+        metadata={"target": describe(output), "mode": output.mode, "primary_key": ", ".join(keys)},
+    )
+    def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
+        path = step_path(couplet.data_dir, flow_name, output.from_)
+        if not path.exists():
+            raise dg.Failure(
+                description=f"step {output.from_!r} has no result yet: materialize flow/{flow_name}/{output.from_} first"
+            )
+        data = ParquetSource((str(path),), pq.read_schema(path).remove_metadata())
+        return publish(couplet, flow_name, output, data, mode, keys, None, False)
 
     return _publish

@@ -21,9 +21,11 @@ from connectors.core.entity import Partitioning
 from pipelines.alerts import Failure, notify
 from pipelines.config import Flow, FlowFile
 from pipelines.loader import load_flows
+from pipelines.schedule import cron_expressions, describe
 
 from .assets import build_publish_asset, build_raw_asset, raw_key
 from .resources import CoupletResource
+from .steps import build_step_assets
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -32,6 +34,12 @@ RANGE_END = "dagster/asset_partition_range_end"
 def flow_groups(flow_name: str, flow: Flow, flow_file: FlowFile) -> dict[Partitioning, list[dg.AssetKey]]:
     """The flow's asset keys by the job they run in (daily+unpartitioned together, yearly apart)."""
     groups: dict[Partitioning, list[dg.AssetKey]] = {Partitioning.DAILY: [], Partitioning.YEARLY: []}
+    # Steps and their outputs are unpartitioned: they run in the main job, after the sources.
+    step_names = [s.name for s in flow.steps]
+    groups[Partitioning.DAILY] += [dg.AssetKey(["flow", flow_name, n]) for n in step_names]
+    groups[Partitioning.DAILY] += [
+        dg.AssetKey(["publish", flow_name, o.output_name]) for o in flow.outputs if o.from_ in step_names
+    ]
     for sname, spec in flow.sources.items():
         entity = get_source(flow_file.connections[spec.connection].connector).entity(spec.entity)
         group = Partitioning.YEARLY if entity.partitioning is Partitioning.YEARLY else Partitioning.DAILY
@@ -85,13 +93,18 @@ def build_flow_jobs(flow_name: str, flow: Flow, flow_file: FlowFile) -> tuple[li
             dg.ScheduleDefinition(
                 name=f"{name}_schedule",
                 job=job,
-                cron_schedule=flow.schedule.cron,
+                cron_schedule=_cron(flow),
                 execution_timezone=flow.schedule.timezone,
                 execution_fn=evaluate,
-                description=f"{flow.schedule.cron} ({flow.schedule.timezone}); re-reads a trailing look-back of partitions",
+                description=f"{describe(flow.schedule)}; re-reads a trailing look-back of partitions",
             )
         )
     return jobs, schedules
+
+
+def _cron(flow: Flow) -> str | list[str]:
+    crons = cron_expressions(flow.schedule)
+    return crons[0] if len(crons) == 1 else crons
 
 
 def _has_partitions(keys: list[dg.AssetKey], flow: Flow, flow_file: FlowFile, kind: Partitioning) -> bool:
@@ -141,6 +154,7 @@ def build_definitions(flow_file: FlowFile | None = None, data_dir: str | None = 
     schedules: list = []
     sensors: list = []
     for flow_name, flow in flow_file.flows.items():
+        assets.extend(build_step_assets(flow_name, flow, flow_file))
         assets.extend(build_publish_asset(flow_name, out, flow_file) for out in flow.outputs)
         j, s = build_flow_jobs(flow_name, flow, flow_file)
         jobs += j

@@ -10,15 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-NAME = r"^[a-z][a-z0-9_]*$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from .dates import DateRange
+from .model import NAME, Strict
+from .schedule import Schedule
+from .steps import Step
 
 
 class EnvRef(Strict):
@@ -50,7 +48,9 @@ class Connection(Strict):
 class SourceSpec(Strict):
     connection: str
     entity: str
-    start: dt.date | None = None  # first day the flow wants (partitioned entities)
+    # The days the flow's steps and outputs read, in the flow's time zone ("last 90 days",
+    # {start: 2025-01-01}, "this month", {years: [2025, 2026]}...); unset: everything staged.
+    dates: DateRange | None = None
     lookback_days: Annotated[int, Field(ge=0, le=3660)] = 31  # days re-read on every scheduled run
 
 
@@ -128,27 +128,6 @@ class Output(Strict):
         return re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_")
 
 
-class Schedule(Strict):
-    cron: str
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin") from None
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"cron {value!r} must have 5 fields: minute hour day-of-month month day-of-week")
-        return value
-
-
 class Alerts(Strict):
     """Where to say that a run of the flow failed (SMTP settings come from COUPLET_SMTP_* env vars)."""
 
@@ -172,6 +151,9 @@ class Alerts(Strict):
 class Flow(Strict):
     description: str = ""
     sources: dict[Annotated[str, Field(pattern=NAME)], SourceSpec]
+    steps: list[
+        Step
+    ] = []  # join, append, select, rename, filter, derive, aggregate, sort (pipelines/steps.py)
     outputs: list[Output] = []
     schedule: Schedule | None = None
     alerts: Alerts | None = None

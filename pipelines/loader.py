@@ -7,6 +7,7 @@ a connection or flow defined twice is an error naming both files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -88,7 +89,10 @@ Locate = Any  # callable: key path -> (file, line)
 def check(flow_file: FlowFile, locate: Locate) -> None:
     """Cross-references the schema cannot see: connectors, entities, settings, sources, keys."""
     from connectors.core.errors import ConfigError
+    from connectors.core.extract import staged_schema
     from connectors.core.settings import resolve_settings
+
+    from .steps import StepError, arrow_columns, plan_steps
 
     problems: list[tuple[str, int | None, str, str]] = []
 
@@ -140,10 +144,34 @@ def check(flow_file: FlowFile, locate: Locate) -> None:
                     [*loc, "entity"],
                     f"{conn.connector} has no entity {spec.entity!r}; entities: {', '.join(names)}",
                 )
+        source_errors = len(problems)
+        inputs = {}
+        for sname, spec in flow.sources.items():
+            conn = flow_file.connections.get(spec.connection)
+            if conn is not None and conn.connector in CONNECTORS:
+                with contextlib.suppress(KeyError):
+                    inputs[sname] = arrow_columns(
+                        staged_schema(get_source(conn.connector).entity(spec.entity))
+                    )
+        step_names = [s.name for s in flow.steps]
+        if flow.steps and len(problems) == source_errors:
+            try:
+                plan_steps(flow.steps, inputs)
+            except StepError as exc:
+                add(["flows", fname, "steps", *exc.path], exc.message)
         for i, out in enumerate(flow.outputs):
             loc = ["flows", fname, "outputs", i]
-            if out.from_ not in flow.sources:
-                add([*loc, "from"], f"unknown source {out.from_!r}; this flow has {sorted(flow.sources)}")
+            if out.from_ not in flow.sources and out.from_ not in step_names:
+                add(
+                    [*loc, "from"],
+                    f"unknown source or step {out.from_!r}; this flow has sources {sorted(flow.sources)}"
+                    + (f" and steps {step_names}" if step_names else ""),
+                )
+            elif out.mode in ("upsert", "append_new") and out.from_ in step_names and not out.primary_key:
+                add(
+                    [*loc, "primary_key"],
+                    f"mode {out.mode!r} from step {out.from_!r} needs primary_key: the columns that identify a row",
+                )
         seen: dict[str, int] = {}
         for i, out in enumerate(flow.outputs):
             if out.output_name in seen:

@@ -64,7 +64,7 @@ def test_unknown_connection_and_source(tmp_path: Path) -> None:
         GOOD.replace("connection: cl,", "connection: nope,").replace("from: entries", "from: ghosts"),
     )
     assert "flows.f.sources.entries.connection: unknown connection 'nope'" in msg
-    assert "flows.f.outputs.0.from: unknown source 'ghosts'" in msg
+    assert "flows.f.outputs.0.from: unknown source or step 'ghosts'" in msg
 
 
 def test_secret_literal_refused(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_bad_timezone_and_cron(tmp_path: Path) -> None:
         tmp_path, GOOD.replace("Europe/Berlin", "Mars/Olympus").replace('"0 6 * * *"', '"0 6 * *"')
     )
     assert "unknown time zone 'Mars/Olympus'" in msg
-    assert "must have 5 fields" in msg
+    assert "has 4 fields; it needs 5" in msg
 
 
 def test_invalid_yaml(tmp_path: Path) -> None:

@@ -1,0 +1,327 @@
+"""Flow steps: Coupler's combiners (join, append) and friends, planned and run with DuckDB.
+
+``plan_steps`` checks a flow's ``steps:`` against the schemas of its sources before anything
+runs: names, references, order, every column named, and every expression. It binds each step's
+SQL in an in-memory DuckDB over *empty* tables of the input schemas, so DuckDB itself says what
+each step outputs and rejects what it could not run. ``execute_step`` then runs one planned step
+over staged Parquet files and writes its result as one Parquet file.
+
+    inputs = {"entries": arrow_columns(staged_schema(entries)), "customers": ...}
+    for planned in plan_steps(parse_steps(raw_steps), inputs):
+        rows = execute_step(planned, {"entries": [...parquet paths...], ...}, "out/billed.parquet")
+
+Timestamps are handled in UTC (the DuckDB session time zone is pinned), so
+``date_trunc('month', time_since)`` means the same month on every machine; use
+``time_since AT TIME ZONE 'Europe/Berlin'`` in a derive for local months.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .steps_model import (
+    FUNCTIONS,
+    KINDS,
+    OPS,
+    Aggregate,
+    Append,
+    Condition,
+    Derive,
+    Filter,
+    Join,
+    Metric,
+    Rename,
+    Select,
+    Sort,
+    SortKey,
+    Step,
+    StepError,
+    parse_steps,
+)
+from .steps_sql import Compiled, Probe, compile_step, derive_hint, quote
+
+__all__ = [
+    "FUNCTIONS",
+    "KINDS",
+    "OPS",
+    "Aggregate",
+    "Append",
+    "Condition",
+    "Derive",
+    "Filter",
+    "Join",
+    "Metric",
+    "PlannedStep",
+    "Rename",
+    "Select",
+    "Sort",
+    "SortKey",
+    "Step",
+    "StepError",
+    "arrow_columns",
+    "execute_step",
+    "parse_steps",
+    "plan_steps",
+]
+
+Columns = tuple[tuple[str, str], ...]  # (name, DuckDB type), in order
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str  # the step's `as`
+    kind: str  # join, append, ...
+    inputs: tuple[str, ...]  # names of the sources/steps it reads, in order, each once
+    sql: str  # one SELECT reading each input as a view named like the input (quoted)
+    params: tuple[Any, ...]  # bound parameters for the `?` placeholders, in order
+    columns: Columns  # output (name, DuckDB type), in order
+    input_columns: tuple[Columns, ...] = ()  # the schema of each input, as planned (same order)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # date_trunc etc. on TIMESTAMPTZ follow the session zone
+    return con
+
+
+def arrow_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of each column of an Arrow schema, as DuckDB reads it from Parquet."""
+    with _connect() as con:
+        relation = con.from_arrow(schema.empty_table())
+        return [(name, str(type_)) for name, type_ in zip(relation.columns, relation.types, strict=True)]
+
+
+def _canonical(con: duckdb.DuckDBPyConnection, source: str, columns: Sequence[tuple[str, str]]) -> Columns:
+    # Types are written into DDL and casts, so each must be one DuckDB type and nothing else.
+    if not columns:
+        raise ValueError(f"input {source!r} has no columns")
+    names = [name.lower() for name, _ in columns]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"input {source!r} names a column twice (DuckDB ignores case): {[c for c, _ in columns]}"
+        )
+    out = []
+    for name, type_ in columns:
+        try:
+            out.append((name, str(con.type(type_))))
+        except duckdb.Error:
+            raise ValueError(f"input {source!r}, column {name!r}: {type_!r} is not a DuckDB type") from None
+    return tuple(out)
+
+
+def _message(exc: duckdb.Error) -> str:
+    """DuckDB's message without the echoed SQL (the path already says where)."""
+    lines = []
+    for line in str(exc).splitlines():
+        if line.startswith("LINE "):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    return " ".join(lines)
+
+
+def _check_expression(con: duckdb.DuckDBPyConnection, probe: Probe, step: Step) -> None:
+    """A derive expression must be exactly one expression, so it cannot reshape the statement."""
+    assert probe.expression is not None
+    who = f"step '{step.name}' ({step.kind}):"
+    row = con.execute("SELECT json_serialize_sql(?)", [f"SELECT {probe.expression}\n"]).fetchone()
+    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True, "error_message": "no parse"}
+    if tree.get("error"):
+        raise StepError(probe.path, f"{who} not a SQL expression: {tree.get('error_message')}")
+    statements: list[dict[str, Any]] = tree["statements"]
+    node: dict[str, Any] = statements[0]["node"] if len(statements) == 1 else {}
+    items: list[dict[str, Any]] = node.get("select_list", [])
+    if len(items) == 1 and items[0].get("alias"):
+        raise StepError(
+            probe.path, f"{who} leave out 'AS {items[0]['alias']}': the key already names the column"
+        )
+    single = (
+        node.get("type") == "SELECT_NODE"
+        and len(items) == 1
+        and node.get("from_table", {}).get("type") == "EMPTY"
+        and not any(
+            node.get(k) for k in ("where_clause", "group_expressions", "having", "modifiers", "qualify")
+        )
+        and not node.get("cte_map", {}).get("map")
+    )
+    if not single:
+        raise StepError(probe.path, f"{who} write one SQL expression, e.g. round(duration / 3600.0, 2)")
+
+
+def _bind(index: int, step: Step, compiled: Compiled, schemas: Mapping[str, Columns]) -> Columns:
+    """Bind the step over empty tables of its inputs only (as at run time) and read its output."""
+    with _connect() as con:
+        for name, columns in schemas.items():
+            ddl = ", ".join(f"{quote(c)} {t}" for c, t in columns)
+            con.execute(f"CREATE TABLE {quote(name)} ({ddl})")
+        for probe in compiled.probes:
+            if probe.expression is not None:
+                _check_expression(con, probe, step)
+            try:
+                con.execute(probe.sql, list(probe.params))
+            except duckdb.Error as exc:
+                message = _message(exc)
+                hint = derive_hint(message) if probe.expression is not None else probe.hint
+                hint = f" ({hint})" if hint else ""
+                raise StepError(probe.path, f"step '{step.name}' ({step.kind}): {message}{hint}") from None
+        try:
+            con.execute(
+                f"CREATE TABLE __couplet_out AS SELECT * FROM ({compiled.sql}) LIMIT 0", list(compiled.params)
+            )
+            described = con.execute("DESCRIBE __couplet_out").fetchall()
+        except duckdb.Error as exc:
+            raise StepError(
+                [index, step.kind], f"step '{step.name}' ({step.kind}): {_message(exc)}"
+            ) from None
+    return tuple((str(row[0]), str(row[1])) for row in described)
+
+
+def _cycle(start: str, goal: str, reads: Mapping[str, list[str]]) -> list[str]:
+    """The chain start -> ... -> goal along ``reads``, or [] if there is none."""
+    stack, seen = [[start]], {start}
+    while stack:
+        chain = stack.pop()
+        for nxt in reads.get(chain[-1], []):
+            if nxt == goal:
+                return [*chain, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append([*chain, nxt])
+    return []
+
+
+def _check_names(steps: Sequence[Step], sources: Mapping[str, Any]) -> dict[str, int]:
+    defined: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        path = [i, step.kind, "as"]
+        if step.name in sources:
+            raise StepError(path, f"'{step.name}' is already a source of this flow; choose another as: name")
+        if step.name in defined:
+            raise StepError(
+                path, f"two steps are named '{step.name}' (steps {defined[step.name]} and {i}); rename one"
+            )
+        defined[step.name] = i
+    return defined
+
+
+def _check_reads(i: int, steps: Sequence[Step], known: Mapping[str, Any], defined: Mapping[str, int]) -> None:
+    step = steps[i]
+    for tail, ref in step.spec.reads():
+        if ref in known:
+            continue
+        path = [i, step.kind, *tail]
+        where = defined.get(ref)
+        if where is None:
+            above = [s.name for s in steps[:i]]
+            raise StepError(
+                path,
+                f"step '{step.name}' reads '{ref}', which is neither a source nor a step above it; "
+                f"sources: {', '.join(sorted(n for n in known if n not in above)) or '-'}; "
+                f"steps above: {', '.join(above) or '-'}",
+            )
+        if where == i:
+            raise StepError(
+                path, f"step '{step.name}' reads its own result; read a source or an earlier step"
+            )
+        reads = {s.name: [r for _, r in s.spec.reads()] for s in steps}
+        chain = _cycle(ref, step.name, reads)
+        if chain:
+            raise StepError(path, f"steps read each other in a cycle: {' -> '.join([step.name, *chain])}")
+        raise StepError(
+            path,
+            f"step '{step.name}' reads '{ref}', which is defined below it (steps[{where}]); "
+            f"move '{ref}' above '{step.name}': a step reads only sources and steps above it",
+        )
+
+
+def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> list[PlannedStep]:
+    """Check and compile ``steps`` over sources with the given (column, DuckDB type) schemas.
+
+    Raises ``StepError`` (with ``.path`` relative to the steps list) for the first problem.
+    Steps come back in dependency order, which is the list's order: a step may read only sources
+    and steps above it, so the file reads top to bottom and cannot contain a cycle.
+    """
+    with _connect() as con:
+        schemas = {name: _canonical(con, name, columns) for name, columns in inputs.items()}
+    defined = _check_names(steps, schemas)
+    planned = []
+    for i, step in enumerate(steps):
+        _check_reads(i, steps, schemas, defined)
+        names = tuple(dict.fromkeys(ref for _, ref in step.spec.reads()))
+        compiled = compile_step(i, step, schemas)
+        columns = _bind(i, step, compiled, {n: schemas[n] for n in names})
+        schemas[step.name] = columns
+        planned.append(
+            PlannedStep(
+                step.name,
+                step.kind,
+                names,
+                compiled.sql,
+                compiled.params,
+                columns,
+                tuple(schemas[n] for n in names),
+            )
+        )
+    return planned
+
+
+def _input_view(
+    con: duckdb.DuckDBPyConnection, index: int, name: str, columns: Columns, files: Sequence[str]
+) -> None:
+    """A view named like the input with exactly the planned columns and types.
+
+    With no files the view is empty but typed, so a step over a source with nothing staged yet
+    still runs. A planned column missing from every file reads as null (as ``union_by_name`` does
+    for files that lack it); extra columns in the files are not seen by the step.
+    """
+    if files:
+        raw = f"__couplet_raw_{index}"
+        relation = con.read_parquet(list(files), union_by_name=True)
+        relation.create_view(raw)
+        present = {c.lower() for c in relation.columns}
+        select = [
+            f"CAST({quote(c) if c.lower() in present else 'NULL'} AS {t}) AS {quote(c)}" for c, t in columns
+        ]
+        con.execute(f"CREATE TEMP VIEW {quote(name)} AS SELECT {', '.join(select)} FROM {quote(raw)}")
+    else:
+        select = [f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in columns]
+        con.execute(f"CREATE TEMP VIEW {quote(name)} AS SELECT {', '.join(select)} LIMIT 0")
+
+
+def execute_step(step: PlannedStep, inputs: dict[str, list[str]], out_path: str) -> int:
+    """Run ``step`` over Parquet files (``inputs``: input name -> file paths, possibly none).
+
+    Input types come from the plan (``step.input_columns``), so an input with no files is an
+    empty table of the right shape. The result is streamed by DuckDB's ``COPY`` to a temporary
+    file beside ``out_path`` and renamed over it, so readers never see half a file and a failed
+    run leaves the previous file in place. Returns the number of rows written.
+    """
+    missing = [n for n in step.inputs if n not in inputs]
+    if missing:
+        raise ValueError(f"step {step.name!r}: no files given for {missing}; pass [] for an input with none")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+    # Joins, sorts and aggregates larger than memory spill here rather than to the working directory.
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".duckdb-spill-") as spill, _connect() as con:
+        con.execute("SET temp_directory = ?", [spill])
+        for i, (name, columns) in enumerate(zip(step.inputs, step.input_columns, strict=True)):
+            _input_view(con, i, name, _canonical(con, name, columns), inputs[name])
+        try:
+            row = con.execute(
+                f"COPY ({step.sql}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*step.params, str(tmp)]
+            ).fetchone()
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return int(row[0]) if row else 0
