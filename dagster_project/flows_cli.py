@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 import threading
 import time
+import uuid
 
 import dagster as dg
 
@@ -127,7 +128,7 @@ def run_flow(name: str, flow: Flow, flow_file: FlowFile, start: str | None, end:
         first, last = run_range(kind.value, lookback_range(flow, kind, now), start, end)
         job = defs.resolve_job_def(job_name(name, kind))
         print(f"run {job.name} [{first} .. {last}]")
-        run_id = dg.make_new_run_id()
+        run_id = str(uuid.uuid4())  # a Dagster run id, chosen here so progress can follow the run
         outcome: dict[str, object] = {}
 
         def execute(job=job, run_id=run_id, first=first, last=last, outcome=outcome) -> None:
