@@ -344,10 +344,16 @@ class Extractor:
             entity = self.source.entity(entity)
         slices = plan_slices(entity, start, end)
         gate = asyncio.Semaphore(self.max_slices_in_flight)
+        done: asyncio.Queue[SliceResult | BaseException] = asyncio.Queue()
 
-        async def run(sl: Slice) -> SliceResult:
-            async with gate:
-                return SliceResult(sl, await self.extract_slice(entity, sl, changed_since))
+        async def run(sl: Slice) -> None:
+            # Results travel through the queue, not the task: a finished task would otherwise keep
+            # its slice's table alive until every slice is done, and memory would grow with the range.
+            try:
+                async with gate:
+                    await done.put(SliceResult(sl, await self.extract_slice(entity, sl, changed_since)))
+            except Exception as exc:
+                await done.put(exc)
 
         if (
             entity.fan_out and not entity.fan_out.values
@@ -355,8 +361,12 @@ class Extractor:
             await self.parent_records(entity.fan_out.parent)
         tasks = [asyncio.ensure_future(run(sl)) for sl in slices]
         try:
-            for done in asyncio.as_completed(tasks):
-                yield await done
+            for _ in slices:
+                result = await done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                yield result
+                del result
         finally:
             for task in tasks:
                 task.cancel()
