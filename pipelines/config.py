@@ -48,7 +48,7 @@ class Connection(Strict):
 class SourceSpec(Strict):
     connection: str
     entity: str
-    # The days the flow's steps and outputs read, in the flow's time zone ("last 90 days",
+    # The days the flow's steps read, in the flow's time zone ("last 90 days",
     # {start: 2025-01-01}, "this month", {years: [2025, 2026]}...); unset: everything staged.
     dates: DateRange | None = None
     lookback_days: Annotated[int, Field(ge=0, le=3660)] = 31  # days re-read on every scheduled run
