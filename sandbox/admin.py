@@ -8,7 +8,7 @@ Each sandbox supplies an `AdminBackend` for the entity-specific part.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -25,6 +25,16 @@ class AdminBackend(Protocol):
     def patch(self, entity: str, record_id: int, body: dict[str, Any]) -> dict[str, Any]: ...
     def delete(self, entity: str, record_id: int) -> None: ...
     def info(self) -> dict[str, Any]: ...
+
+
+def writable_entity(entity: str, known: Collection[str], derived: Collection[str], fix: str = "") -> str:
+    """The entity an admin write names, or the error a client gets: derived entities are computed
+    from others (400, with what to edit instead), unknown ones are 404 listing the known ones."""
+    if entity in derived:
+        raise AdminError(400, f"{entity} is derived from other data and cannot be edited directly{fix}")
+    if entity not in known:
+        raise AdminError(404, f"unknown entity {entity!r}; known: {sorted(known) + sorted(derived)}")
+    return entity
 
 
 def admin_routes(state: SandboxState, backend: AdminBackend) -> list[Route]:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.admin import writable_entity
 from sandbox.clockify.entries import TimeEntries, interval_duration, merge
 from sandbox.clockify.ids import Ids, rate
 from sandbox.clockify.records import WORKSPACE_RATE
@@ -74,11 +75,7 @@ class ClockifyAdmin:
         return self._info()
 
     def _entity(self, entity: str) -> str:
-        if entity in DERIVED:
-            raise AdminError(400, f"{entity} are derived from other data; edit the entries and users instead")
-        if entity not in ENTITIES:
-            raise AdminError(404, f"unknown entity {entity!r}; known: {sorted(ENTITIES)}")
-        return entity
+        return writable_entity(entity, ENTITIES, DERIVED, ": edit the entries and users instead")
 
     def _current(self, entity: str, n: int) -> Record:
         if entity == "time_entries":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.admin import writable_entity
 from sandbox.clockodo.entries import Entries, parse_ts
 from sandbox.common import AdminError, SandboxState
 
@@ -79,11 +80,7 @@ class ClockodoAdmin:
         return self._info()
 
     def _entity(self, entity: str) -> str:
-        if entity in DERIVED:
-            raise AdminError(400, f"{entity} is derived from other data and cannot be edited directly")
-        if entity not in REQUIRED:
-            raise AdminError(404, f"unknown entity {entity!r}; known: {sorted(REQUIRED) + sorted(DERIVED)}")
-        return entity
+        return writable_entity(entity, REQUIRED, DERIVED)
 
     def _current(self, entity: str, record_id: int) -> Record:
         if entity == "entries":

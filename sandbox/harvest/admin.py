@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.admin import writable_entity
 from sandbox.common import AdminError, SandboxState, iso_utc
 from sandbox.harvest.entries import TimeEntries, parse_iso
 from sandbox.harvest.expenses import nested_user_assignment
@@ -75,11 +76,7 @@ class HarvestAdmin:
         return self._info()
 
     def _entity(self, entity: str) -> str:
-        if entity in DERIVED:
-            raise AdminError(400, f"{entity} is derived from other data and cannot be edited directly")
-        if entity not in REQUIRED:
-            raise AdminError(404, f"unknown entity {entity!r}; known: {sorted(REQUIRED)}")
-        return entity
+        return writable_entity(entity, REQUIRED, DERIVED)
 
     def _current(self, entity: str, record_id: int) -> Record:
         if entity == "time_entries":
