@@ -38,5 +38,8 @@ format: $(STAMP)
 bench: $(STAMP)  ## benchmarks: run by hand, they print figures
 	$(BIN)/python bench/bench_extract.py
 
+bench-peer: $(STAMP)  ## couplet vs dlt on the Harvest sandbox; ARGS="--entries 1000000 --rounds 1"
+	$(BIN)/python bench/bench_peer.py $(ARGS)
+
 clean:
 	rm -rf data/staging data/warehouse.duckdb data/dagster_home

@@ -64,15 +64,23 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(days=args.days)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # one clear line, not a traceback, for the errors we raise on purpose
-        from connectors.core.errors import ConnectorError
-        from destinations.base import DestinationError
-        from pipelines.loader import FlowError
+    except Exception as exc:  # one clear line, never a traceback (COUPLET_DEBUG=1 shows it)
+        if os.environ.get("COUPLET_DEBUG"):
+            raise
+        print(f"couplet: error: {_describe(exc)}", file=sys.stderr)
+        return 2
 
-        if isinstance(exc, ConnectorError | DestinationError | FlowError | KeyError | ValueError):
-            print(f"couplet: error: {exc}", file=sys.stderr)
-            return 2
-        raise
+
+def _describe(exc: Exception) -> str:
+    from connectors.core.errors import ConnectorError
+    from destinations.base import DestinationError
+    from pipelines.loader import FlowError
+
+    if isinstance(exc, ConnectorError | DestinationError | FlowError | ValueError):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return str(exc.args[0]) if exc.args else "KeyError"
+    return f"{type(exc).__name__}: {exc} (set COUPLET_DEBUG=1 to see where)"
 
 
 def _sandbox_size_args(p: argparse.ArgumentParser) -> None:
@@ -122,6 +130,8 @@ def _sandbox(args: argparse.Namespace) -> int:
     print(f"  Clockodo  {base}/clockodo/api   (user sandbox@couplet.dev, key sandbox-key)")
     print(f"  Clockify  {base}/clockify/api and {base}/clockify/reports   (key sandbox-key)")
     print(f"  Harvest   {base}/harvest   (token sandbox-harvest-token, account 123456)")
+    print(f"  Sheets    {base}/google/sheets   (Google Sheets API emulator; admin: /_admin/spreadsheets)")
+    print(f"  BigQuery  {base}/google/bigquery   (BigQuery API emulator; admin: /_admin/tables)")
     serve(host=args.host, port=args.port, options=options)
     return 0
 

@@ -1,8 +1,10 @@
 """``couplet flows``: validate, list, show and run flows from the command line.
 
-``run`` executes the flow's jobs in this process through Dagster (runs are recorded in the instance
-under ``DAGSTER_HOME``, default ``data/dagster_home``, so the UI shows them), printing each step
-as it finishes and a table of rows per asset at the end.
+``validate``, ``list`` and ``show`` never load Dagster: they read the flow files (and plan their
+steps) only, so they answer in about a second. A flow file with mistakes harms only itself: every
+command names each problem (``file:line: key.path: problem``, with "did you mean" where a name is
+close) and goes on with the healthy flows. ``run`` executes flows through Dagster in this process
+(``flows_run``).
 """
 
 from __future__ import annotations
@@ -10,44 +12,67 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import threading
-import time
-import uuid
+from typing import TYPE_CHECKING
 
-import dagster as dg
-
-from pipelines.config import Flow, FlowFile
-from pipelines.loader import flow_paths, load_flows
-
-from .definitions import RANGE_END, RANGE_START, build_definitions, flow_groups, job_name, lookback_range
+if TYPE_CHECKING:
+    from pipelines.config import Flow
+    from pipelines.loader import Catalog
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     flows = sub.add_parser("flows", help="validate, list, show and run flows")
     fsub = flows.add_subparsers(dest="flows_command", required=True)
-    v = fsub.add_parser("validate", help="check flow files; every mistake with file, line and key")
+    v = fsub.add_parser("validate", help="check flow files; every mistake with file, line, key and fix")
     v.add_argument(
         "files", nargs="*", help="flow files or folders (default: COUPLET_FLOWS or the shipped flows)"
     )
     fsub.add_parser("list", help="the flows, their sources, outputs and schedules")
     s = fsub.add_parser("show", help="a flow's plan: assets, partitions, schedule, next runs")
     s.add_argument("flow")
-    r = fsub.add_parser("run", help="run a flow now, through Dagster, in this process")
-    r.add_argument("flow")
-    r.add_argument("--start", help="first day (YYYY-MM-DD) of the time-partitioned sources")
-    r.add_argument("--end", help="day after the last (YYYY-MM-DD); default: today + 1")
+    r = fsub.add_parser("run", help="run flows now, through Dagster, in this process")
+    r.add_argument(
+        "flows", nargs="*", metavar="flow", help="one or more flows (a source they share is read once)"
+    )
+    r.add_argument("--all", action="store_true", help="every flow, in one run")
+    r.add_argument("--start", help="first day (YYYY-MM-DD) of the dated sources")
+    r.add_argument("--end", help="day after the last (YYYY-MM-DD); default: tomorrow")
+
+
+def print_problems(catalog: Catalog, out=None) -> None:
+    """Every problem of every file, grouped by file, then what was set aside."""
+    out = out or sys.stderr
+    for file, problems in catalog.broken_files().items():
+        print(f"{file}: {len(problems)} problem(s)", file=out)
+        for p in problems:
+            print(f"  {p}", file=out)
+    if catalog.set_aside:
+        names = ", ".join(sorted(catalog.set_aside))
+        print(f"set aside until fixed: {names} (the other flows are not affected)", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.loader import flow_paths, load_catalog
+
     command = args.flows_command
     if command == "validate":
-        paths = [p for f in args.files for p in flow_paths(f)] if args.files else flow_paths()
-        flow_file = load_flows(paths)
-        print(
-            f"ok: {len(paths)} file(s), {len(flow_file.connections)} connection(s), {len(flow_file.flows)} flow(s)"
+        paths = [p for f in args.files for p in flow_paths(f)] if args.files else None
+        catalog = load_catalog(paths)
+        print_problems(catalog)
+        ff = catalog.flow_file
+        summary = (
+            f"{len(catalog.files)} file(s), {len(ff.connections)} connection(s), {len(ff.flows)} flow(s)"
         )
+        if catalog.problems:
+            healthy = ", ".join(ff.flows) or "none"
+            print(f"{len(catalog.problems)} problem(s); loaded: {summary} ({healthy})", file=sys.stderr)
+            return 2
+        print(f"ok: {summary}")
         return 0
-    flow_file = load_flows()
+    catalog = load_catalog()
+    if catalog.problems:
+        print_problems(catalog)
+        print(file=sys.stderr)
+    flow_file = catalog.flow_file
     if command == "list":
         for name, flow in flow_file.flows.items():
             print(
@@ -55,18 +80,44 @@ def run(args: argparse.Namespace) -> int:
             )
             if flow.description:
                 print(f"    {flow.description}")
+        for name, file in sorted(catalog.set_aside.items()):
+            print(f"{name}: set aside, {file} has problems (see above)")
         return 0
-    flow = _flow(flow_file, args.flow)
     if command == "show":
-        show(args.flow, flow, flow_file)
+        flow = _flow(catalog, args.flow)
+        if flow is None:
+            return 2
+        show(args.flow, flow, catalog)
         return 0
-    return run_flow(args.flow, flow, flow_file, args.start, args.end)
+    names = sorted(flow_file.flows) if args.all else list(dict.fromkeys(args.flows))
+    if not names:
+        print("couplet: error: name one or more flows, or --all", file=sys.stderr)
+        return 2
+    if any(_flow(catalog, n) is None for n in names):
+        return 2
+    from .flows_run import run_flows
+
+    return run_flows(names, catalog, args.start, args.end)
 
 
-def _flow(flow_file: FlowFile, name: str) -> Flow:
-    if name not in flow_file.flows:
-        raise KeyError(f"no flow {name!r}; flows: {', '.join(sorted(flow_file.flows))}")
-    return flow_file.flows[name]
+def _flow(catalog: Catalog, name: str) -> Flow | None:
+    from pipelines.yamlfile import did_you_mean
+
+    flows = catalog.flow_file.flows
+    if name in flows:
+        return flows[name]
+    if name in catalog.set_aside:
+        print(
+            f"couplet: error: flow {name!r} is set aside: {catalog.set_aside[name]} has problems (above)",
+            file=sys.stderr,
+        )
+        return None
+    known = [*flows, *catalog.set_aside]
+    print(
+        f"couplet: error: no flow {name!r}{did_you_mean(name, known)}; flows: {', '.join(sorted(flows)) or 'none'}",
+        file=sys.stderr,
+    )
+    return None
 
 
 def schedule_text(flow: Flow) -> str:
@@ -74,114 +125,26 @@ def schedule_text(flow: Flow) -> str:
         return "no schedule (run on demand)"
     from pipelines.schedule import describe
 
-    return describe(flow.schedule)
+    return describe(flow.schedule) + ("" if flow.schedule.enabled else " [enabled: false]")
 
 
-def show(name: str, flow: Flow, flow_file: FlowFile) -> None:
+def show(name: str, flow: Flow, catalog: Catalog) -> None:
+    from .translator import Kind, flow_assets, label, lookback_days
+
+    flow_file = catalog.flow_file
+    assets = flow_assets(name, flow, flow_file)
     print(f"flow {name}" + (f": {flow.description}" if flow.description else ""))
-    for kind, keys in flow_groups(name, flow, flow_file).items():
-        print(
-            f"  job {job_name(name, kind)} ({kind.value} partitions and unpartitioned assets)"
-            if kind.value == "daily"
-            else f"  job {job_name(name, kind)} (yearly partitions)"
-        )
-        for key in keys:
-            print(f"    {'/'.join(key.path)}")
+    print(f"  job {name}" + (" (partitioned by month)" if assets.partitioned else " (unpartitioned)"))
+    for path in assets.paths:
+        kind = "monthly" if assets.kinds[path] is Kind.MONTHLY else ""
+        print(f"    {label(path)}" + (f"  [{kind}]" if kind else ""))
     print(f"  schedule: {schedule_text(flow)}")
     if flow.schedule is not None:
         from pipelines.schedule import next_runs
 
-        now = dt.datetime.now(dt.UTC)
-        for when in next_runs(flow.schedule, now, 3):
+        for when in next_runs(flow.schedule, dt.datetime.now(dt.UTC), 3):
             print(f"    next: {when.isoformat(sep=' ', timespec='minutes')}")
-        days = max((s.lookback_days for s in flow.sources.values()), default=31)
-        print(
-            f"  each scheduled run re-reads the last {days} days (and last year + this year for yearly sources)"
-        )
-
-
-def run_range(
-    kind_value: str, lookback: tuple[str, str], start: str | None, end: str | None
-) -> tuple[str, str]:
-    """Partition keys [first, last] of a run: the given days, or the schedule's look-back."""
-    if not (start or end):
-        return lookback
-    today = dt.datetime.now(dt.UTC).date()
-    first_day = dt.date.fromisoformat(start) if start else today - dt.timedelta(days=31)
-    last_day = (dt.date.fromisoformat(end) if end else today + dt.timedelta(days=1)) - dt.timedelta(days=1)
-    if last_day < first_day:
-        raise ValueError(f"--end must be after --start (got {start} .. {end})")
-    if kind_value == "daily":
-        return first_day.isoformat(), last_day.isoformat()
-    return str(first_day.year), str(last_day.year)
-
-
-def run_flow(name: str, flow: Flow, flow_file: FlowFile, start: str | None, end: str | None) -> int:
-    from .demo import instance
-
-    defs = build_definitions(flow_file)
-    inst = instance()
-    now = dt.datetime.now(dt.UTC)
-    failed = False
-    totals: dict[str, str] = {}
-    for kind in flow_groups(name, flow, flow_file):
-        first, last = run_range(kind.value, lookback_range(flow, kind, now), start, end)
-        job = defs.resolve_job_def(job_name(name, kind))
-        print(f"run {job.name} [{first} .. {last}]")
-        run_id = str(uuid.uuid4())  # a Dagster run id, chosen here so progress can follow the run
-        outcome: dict[str, object] = {}
-
-        def execute(job=job, run_id=run_id, first=first, last=last, outcome=outcome) -> None:
-            outcome["result"] = job.execute_in_process(
-                instance=inst,
-                run_id=run_id,
-                tags={RANGE_START: first, RANGE_END: last},
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        if assets.partitioned:
+            print(
+                f"  each scheduled run re-reads the last {lookback_days(flow, flow_file)} days of the dated sources"
             )
-
-        thread = threading.Thread(target=execute, daemon=True)
-        thread.start()
-        totals.update(_follow(inst, run_id, thread))
-        result = outcome.get("result")
-        ok = bool(getattr(result, "success", False))
-        failed |= not ok
-        print(f"  {'ok' if ok else 'FAILED'}")
-    width = max((len(a) for a in totals), default=10)
-    print(f"\n{'asset'.ljust(width)}  rows")
-    for asset, rows in totals.items():
-        print(f"{asset.ljust(width)}  {rows}")
-    return 1 if failed else 0
-
-
-def _follow(inst: dg.DagsterInstance, run_id: str, thread: threading.Thread) -> dict[str, str]:
-    """Print each step as it finishes; return rows per materialized asset."""
-    seen = 0
-    totals: dict[str, str] = {}
-    started: dict[str, float] = {}
-    while True:
-        alive = thread.is_alive()
-        records = inst.get_records_for_run(run_id).records if inst.get_run_by_id(run_id) else []
-        for rec in records[seen:]:
-            entry = rec.event_log_entry
-            event = entry.dagster_event
-            if event is None or event.step_key is None:
-                continue
-            kind = event.event_type_value
-            if kind == "STEP_START":
-                started[event.step_key] = entry.timestamp
-            elif kind == "ASSET_MATERIALIZATION":
-                # One event per partition of a range, all with the run's numbers: keep one per asset.
-                mat = event.event_specific_data.materialization
-                rows = mat.metadata.get("rows") or mat.metadata.get("rows_written")
-                totals["/".join(mat.asset_key.path)] = str(getattr(rows, "value", ""))
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-                took = entry.timestamp - started.get(event.step_key, entry.timestamp)
-                mark = "done" if kind == "STEP_SUCCESS" else "FAILED"
-                print(f"  {mark:6} {event.step_key.replace('__', '/')}  {took:.1f}s", flush=True)
-                if kind == "STEP_FAILURE" and event.step_failure_data and event.step_failure_data.error:
-                    print(f"         {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-        seen = len(records)
-        if not alive:
-            return totals
-        time.sleep(0.5)

@@ -26,13 +26,8 @@ class CoupletResource(dg.ConfigurableResource):
 
 
 @cache
-def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
-    # end_offset=1: today's partition exists already, so today's entries refresh on every run.
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC")
-
-
-@cache
-def yearly_partitions(start: dt.date) -> dg.TimeWindowPartitionsDefinition:
-    return dg.TimeWindowPartitionsDefinition(
-        cron_schedule="0 0 1 1 *", start=str(start.year), fmt="%Y", end_offset=1, timezone="UTC"
+def monthly_partitions(start: dt.date) -> dg.MonthlyPartitionsDefinition:
+    """Calendar months since ``start``'s month; the current month exists already (``end_offset=1``)."""
+    return dg.MonthlyPartitionsDefinition(
+        start_date=start.strftime("%Y-%m"), end_offset=1, timezone="UTC", fmt="%Y-%m"
     )

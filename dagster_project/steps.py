@@ -3,89 +3,78 @@
 A step reads its sources' staged partitions (only the days of the source's ``dates`` range, in the
 flow's time zone, when one is set) and earlier steps' results, and writes its own result as Parquet
 under ``<data_dir>/flows/<flow>/<step>.parquet``. The SQL it ran is in its metadata, so the UI shows
-source -> steps -> outputs with the exact query behind each box.
+source -> steps -> outputs with the exact query behind each box. Steps were planned once when the
+flow files loaded; the plan is reused here.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from connectors import get_source
 from connectors.core.entity import Entity, Partitioning
-from connectors.core.extract import staged_schema
-from pipelines.config import Flow, FlowFile
+from pipelines.config import Flow
 from pipelines.dates import resolve
-from pipelines.staging import Staging
-from pipelines.steps import PlannedStep, arrow_columns, execute_step, plan_steps
+from pipelines.loader import Catalog
+from pipelines.staging import Staging, partition_keys
+from pipelines.steps import PlannedStep, StepInput, execute_step
 
-from .assets import raw_key
+from .failures import reported
 from .resources import CoupletResource
+from .translator import entity_of, label, raw_path, step_path, timezone
 
 
-def step_key(flow_name: str, step: str) -> dg.AssetKey:
-    return dg.AssetKey(["flow", flow_name, step])
-
-
-def step_path(data_dir: str | Path, flow_name: str, step: str) -> Path:
+def result_path(data_dir: str | Path, flow_name: str, step: str) -> Path:
     return Path(data_dir) / "flows" / flow_name / f"{step}.parquet"
 
 
-def flow_timezone(flow: Flow) -> str:
-    return flow.schedule.timezone if flow.schedule else "UTC"
-
-
-def plan(flow: Flow, flow_file: FlowFile) -> list[PlannedStep]:
-    inputs = {}
-    for name, spec in flow.sources.items():
-        entity = get_source(flow_file.connections[spec.connection].connector).entity(spec.entity)
-        inputs[name] = arrow_columns(staged_schema(entity))
-    return plan_steps(flow.steps, inputs)
-
-
-def source_files(
+def source_input(
     staging: Staging, connection: str, entity: Entity, flow: Flow, source: str, now: dt.datetime
-) -> list[str]:
+) -> StepInput:
     """The staged files a step reads for one source: all of them, or those of its date range."""
-    files = staging.files(connection, entity.name)
     spec = flow.sources[source]
     if spec.dates is None or entity.partitioning is Partitioning.NONE:
-        return [str(f) for f in files]
-    start, end = resolve(spec.dates, now, flow_timezone(flow))
-    keep = []
-    for f in files:
-        key = f.stem
-        if entity.partitioning is Partitioning.YEARLY:
-            inside = start.year <= int(key) <= (end - dt.timedelta(days=1)).year
-        else:
-            inside = start <= dt.date.fromisoformat(key) < end
-        if inside:
-            keep.append(str(f))
-    return keep
+        return StepInput(tuple(str(f) for f in staging.files(connection, entity.name)))
+    start, end = resolve(spec.dates, now, timezone(flow))
+    files = tuple(str(f) for f in staging.files(connection, entity.name, partition_keys(entity, start, end)))
+    if entity.partitioning is Partitioning.YEARLY:
+        return StepInput(files)  # whole years, as the API answers them
+    return StepInput(files, (start, end))
 
 
-def build_step_assets(flow_name: str, flow: Flow, flow_file: FlowFile) -> list[dg.AssetsDefinition]:
+def build_step_assets(flow_name: str, catalog: Catalog, secrets: Sequence[str]) -> list[dg.AssetsDefinition]:
+    flow = catalog.flow_file.flows[flow_name]
     assets = []
-    for planned in plan(flow, flow_file):
+    for index, planned in enumerate(catalog.plan(flow_name)):
         deps = []
         for name in planned.inputs:
             if name in flow.sources:
                 spec = flow.sources[name]
-                deps.append(raw_key(spec.connection, spec.entity))
+                deps.append(dg.AssetKey(raw_path(spec.connection, spec.entity)))
             else:
-                deps.append(step_key(flow_name, name))
-        assets.append(_step_asset(flow_name, flow, flow_file, planned, deps))
+                deps.append(dg.AssetKey(step_path(flow_name, name)))
+        assets.append(_step_asset(flow_name, index, planned, deps, catalog, secrets))
     return assets
 
 
 def _step_asset(
-    flow_name: str, flow: Flow, flow_file: FlowFile, planned: PlannedStep, deps: list[dg.AssetKey]
-):
+    flow_name: str,
+    index: int,
+    planned: PlannedStep,
+    deps: list[dg.AssetKey],
+    catalog: Catalog,
+    secrets: Sequence[str],
+) -> dg.AssetsDefinition:
+    flow_file = catalog.flow_file
+    flow = flow_file.flows[flow_name]
     sql = dg.MetadataValue.md(f"```sql\n{planned.sql}\n```")
+    path = step_path(flow_name, planned.name)
+    loc = ["flows", flow_name, "steps", index]
+    where = [f"flow {flow_name}", f"{catalog.locate(loc)} {'.'.join(map(str, loc))} ({planned.kind})"]
 
     @dg.asset(
-        key=step_key(flow_name, planned.name),
+        key=dg.AssetKey(path),
         group_name=flow_name,
         kinds={"duckdb"},
         deps=deps,
@@ -98,33 +87,28 @@ def _step_asset(
         },
     )
     def _step(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
-        now = dt.datetime.now(dt.UTC)
-        inputs: dict[str, list[str]] = {}
-        for name in planned.inputs:
-            if name in flow.sources:
-                spec = flow.sources[name]
-                entity = get_source(flow_file.connections[spec.connection].connector).entity(spec.entity)
-                inputs[name] = source_files(couplet.staging, spec.connection, entity, flow, name, now)
-            else:
-                path = step_path(couplet.data_dir, flow_name, name)
-                inputs[name] = [str(path)] if path.exists() else []
-        out = step_path(couplet.data_dir, flow_name, planned.name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with reported(label(path), where, secrets):
+            now = dt.datetime.now(dt.UTC)
+            inputs: dict[str, StepInput] = {}
+            for name in planned.inputs:
+                if name in flow.sources:
+                    spec = flow.sources[name]
+                    entity = entity_of(flow_file, flow, name)
+                    inputs[name] = source_input(couplet.staging, spec.connection, entity, flow, name, now)
+                else:
+                    file = result_path(couplet.data_dir, flow_name, name)
+                    inputs[name] = StepInput((str(file),) if file.exists() else ())
+            out = result_path(couplet.data_dir, flow_name, planned.name)
             rows = execute_step(planned, inputs, str(out))
-        except duckdb.Error as exc:
-            raise dg.Failure(
-                description=f"step {planned.name!r} of flow {flow_name!r} failed: {exc}"
-            ) from exc
-        return dg.MaterializeResult(
-            metadata={
-                "rows": rows,
-                "dagster/row_count": rows,
-                "sql": sql,
-                "parameters": ", ".join(map(repr, planned.params)) or "none",
-                "inputs": ", ".join(f"{k} ({len(v)} file(s))" for k, v in inputs.items()),
-                "path": dg.MetadataValue.path(str(out)),
-            }
-        )
+            return dg.MaterializeResult(
+                metadata={
+                    "rows": rows,
+                    "dagster/row_count": rows,
+                    "sql": sql,
+                    "parameters": ", ".join(map(repr, planned.params)) or "none",
+                    "inputs": ", ".join(f"{k} ({len(v.files)} file(s))" for k, v in inputs.items()),
+                    "path": dg.MetadataValue.path(str(out)),
+                }
+            )
 
     return _step

@@ -23,11 +23,16 @@ The dataset and the table are created when missing, with an explicit schema (see
 ``bigquery_schema``), daily time partitioning on ``partition_column`` and clustering by
 ``clustering`` (default: the primary key, for upserts). New columns are added; a column whose type
 changed incompatibly raises ``SchemaConflictError`` before anything is loaded.
+
+Endpoint: ``BigQueryWriter(endpoint="http://127.0.0.1:8765/google/bigquery")`` (or the client
+library's own ``BIGQUERY_EMULATOR_HOST``) sends every request, uploads included, to a BigQuery
+emulator such as ``couplet sandbox``, anonymously unless a service account is configured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +57,13 @@ from .base import (
 )
 from .bigquery_load import LoadRun
 from .bigquery_schema import ident, to_field
-from .google_auth import BIGQUERY_SCOPES, default_credentials
+from .google_auth import (
+    BIGQUERY_SCOPES,
+    ENV_BIGQUERY_ENDPOINT,
+    api_endpoint,
+    default_credentials,
+    endpoint_credentials,
+)
 from .rewrite import check_scope
 
 MULTIPART_MAX = 5 * 1024 * 1024  # the client's own threshold; above it, resumable uploads
@@ -106,8 +117,10 @@ class BigQueryWriter:
         job_timeout_s: float | None = 3600.0,
         limits: Limits = BIGQUERY_LIMITS,
         env: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.client = client
+        self.endpoint = endpoint  # else BIGQUERY_EMULATOR_HOST; ignored with an injected client
         self.limits = limits
         self.credentials = credentials
         self.cluster_by_primary_key = cluster_by_primary_key
@@ -120,10 +133,18 @@ class BigQueryWriter:
 
     def _client(self, target: BigQueryTarget) -> bigquery.Client:
         if self.client is None:
-            found = default_credentials(BIGQUERY_SCOPES, self.credentials, self.env)
+            env = os.environ if self.env is None else self.env
+            endpoint = api_endpoint(self.endpoint, ENV_BIGQUERY_ENDPOINT, env)
+            if endpoint is None:
+                found = default_credentials(BIGQUERY_SCOPES, self.credentials, env)
+            else:
+                found = endpoint_credentials(BIGQUERY_SCOPES, self.credentials, env)
             self._account = found.email
             self.client = bigquery.Client(
-                project=target.project, credentials=found.credentials, location=target.location
+                project=target.project,
+                credentials=found.credentials,
+                location=target.location,
+                client_options={"api_endpoint": endpoint} if endpoint else None,
             )
         return self.client
 

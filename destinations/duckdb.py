@@ -97,6 +97,7 @@ class DuckDBWriter:
             con.execute("BEGIN TRANSACTION")
             try:
                 written, deleted = self._apply(con, target, parsed, keys, scope, data.schema)
+                total = scalar(con, f"SELECT count(*) FROM {qualified(target.table)}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -107,7 +108,9 @@ class DuckDBWriter:
             ) from exc
         finally:
             con.close()
-        return WriteResult(str(target), parsed, written, deleted, time.perf_counter() - started)
+        return WriteResult(
+            str(target), parsed, written, deleted, time.perf_counter() - started, {"rows_total": total}
+        )
 
     # -- one mode each ------------------------------------------------------------------------
 

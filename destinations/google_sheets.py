@@ -24,6 +24,11 @@ A failure before step 4 leaves the target tab untouched; the staging tab is dele
 that fails, removed by the next write to the same tab). The grid only grows, never shrinks: rows
 below the data are cleared, so a chart range like ``A1:D1000`` does not lose rows over time.
 
+Endpoint: ``SheetsWriter(endpoint="http://127.0.0.1:8765/google/sheets")`` (or
+``COUPLET_GOOGLE_SHEETS_ENDPOINT``) sends gspread's requests to a Sheets emulator such as
+``couplet sandbox`` instead of ``https://sheets.googleapis.com``, anonymously unless a service
+account is configured (see ``google_auth``).
+
 Values: numbers as numbers, booleans as booleans, nulls and empty strings as empty cells, dates,
 datetimes (timezone-aware as UTC) and durations as serial numbers with a date/time format, integers
 beyond 2**53 as text, text exactly as given (RAW input: "=1+1" and "0012" are not reinterpreted).
@@ -57,7 +62,14 @@ from .base import (
     guard_empty,
 )
 from .cells import from_cells, infer_type
-from .google_auth import SHEETS_SCOPES, service_account_credentials
+from .google_auth import (
+    ENV_SHEETS_ENDPOINT,
+    SHEETS_SCOPES,
+    api_endpoint,
+    endpoint_credentials,
+    service_account_credentials,
+    shown_endpoint,
+)
 from .rewrite import check_columns, check_scope, combine, stamp
 from .sheets_api import SheetsApi, quote_title
 from .sheets_swap import drop, drop_stale_staging, recorded, schema_hint, stage, staging_prefix, swap
@@ -73,6 +85,24 @@ SHEETS_LIMITS = Limits(
 )
 _ID = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 _URL_ID = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")  # Sheets, Drive
+
+
+def endpoint_http_client(endpoint: str, base: type[HTTPClient] = HTTPClient) -> type[HTTPClient]:
+    """A gspread ``HTTPClient`` class (a subclass of ``base``) that sends the requests meant for
+    Google's Sheets and Drive hosts to ``endpoint`` instead. gspread has no base-URL option: its
+    URLs are constants, but every call goes through ``HTTPClient.request``."""
+    root = endpoint.rstrip("/")
+
+    class EndpointHTTPClient(base):  # type: ignore[valid-type,misc]
+        def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
+            for host in GOOGLE_HOSTS:
+                if endpoint.startswith(host):
+                    endpoint = root + endpoint[len(host) :]
+                    break
+            return super().request(method, endpoint, *args, **kwargs)
+
+    return EndpointHTTPClient
 
 
 class UpdatedAt(enum.StrEnum):
@@ -123,8 +153,10 @@ class SheetsWriter:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         env: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.credentials = credentials
+        self.endpoint = endpoint  # else COUPLET_GOOGLE_SHEETS_ENDPOINT; ignored with an injected client
         self.client = client
         self.http_client = http_client
         self.limits = limits
@@ -139,16 +171,24 @@ class SheetsWriter:
         self.reads = RequestBudget(reads_per_minute, 60.0, clock, sleep)
         self.writes = RequestBudget(writes_per_minute, 60.0, clock, sleep)
         self._account: str | None = None
+        self._endpoint: str | None = None  # where requests go instead of Google, once resolved
 
     def _api(self, target: SheetsTarget) -> SheetsApi:
         if self.client is None:
-            found = service_account_credentials(SHEETS_SCOPES, self.credentials, self.env)
-            self.client = gspread.Client(auth=found.credentials, http_client=self.http_client)
+            self._endpoint = api_endpoint(self.endpoint, ENV_SHEETS_ENDPOINT, self.env)
+            if self._endpoint is None:
+                found = service_account_credentials(SHEETS_SCOPES, self.credentials, self.env)
+                http_client = self.http_client
+            else:
+                found = endpoint_credentials(SHEETS_SCOPES, self.credentials, self.env)
+                http_client = endpoint_http_client(self._endpoint, self.http_client)
+            self.client = gspread.Client(auth=found.credentials, http_client=http_client)
             self._account = found.email
+        at = f" at {shown_endpoint(self._endpoint)}" if self._endpoint else ""
         return SheetsApi(
             self.client.http_client,
             target.spreadsheet_id,
-            str(target),
+            str(target) + at,
             self._account,
             self.reads,
             self.writes,
@@ -213,7 +253,7 @@ class SheetsWriter:
                 "spreadsheet_id": target.spreadsheet_id,
                 "worksheet": target.worksheet,
                 "sheet_id": sheet_id,
-                "url": f"https://docs.google.com/spreadsheets/d/{target.spreadsheet_id}/edit#gid={sheet_id}",
+                "url": self._url(target.spreadsheet_id, sheet_id),
                 "rows_total": table.num_rows,
                 "rows_updated": result.rows_updated,
                 "requests": api.requests,
@@ -221,6 +261,12 @@ class SheetsWriter:
                 "throttled_s": round(self.reads.waited_s + self.writes.waited_s + api.backoff_s, 3),
             },
         )
+
+    def _url(self, spreadsheet_id: str, sheet_id: int) -> str:
+        """The tab for a person: Google's web UI, or the spreadsheet's resource at a custom endpoint."""
+        if self._endpoint:
+            return f"{shown_endpoint(self._endpoint)}/v4/spreadsheets/{spreadsheet_id}"
+        return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit#gid={sheet_id}"
 
     # -- reading ---------------------------------------------------------------------------
     def _read(

@@ -68,6 +68,9 @@ class GoogleSheetsTarget(Strict):
     spreadsheet: str  # id or full URL
     worksheet: str
     updated_at: Literal["none", "column", "note"] = "none"  # Coupler's "last updated" marker
+    # A Sheets API emulator instead of https://sheets.googleapis.com, e.g. couplet sandbox's
+    # http://127.0.0.1:8765/google/sheets; unset: COUPLET_GOOGLE_SHEETS_ENDPOINT, else Google.
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None
 
 
 class BigQueryTarget(Strict):
@@ -77,6 +80,9 @@ class BigQueryTarget(Strict):
     location: str | None = None
     partition_column: str | None = None  # default: _window_start for partitioned sources
     clustering: tuple[str, ...] = ()  # default: the primary key
+    # A BigQuery API emulator instead of https://bigquery.googleapis.com, e.g. couplet sandbox's
+    # http://127.0.0.1:8765/google/bigquery; unset: BIGQUERY_EMULATOR_HOST, else Google.
+    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None
 
 
 class OutputTarget(Strict):
@@ -161,7 +167,11 @@ class Flow(Strict):
 
 class ProjectSettings(Strict):
     data_dir: str = "data"
-    partitions_start: dt.date = dt.date(2024, 1, 1)  # first daily/yearly partition of every raw asset
+    partitions_start: dt.date = dt.date(2024, 1, 1)  # first month/year of every raw asset
+    # A source that stays rate-limited or down after the HTTP client's own retries: Dagster retries
+    # the asset this many times, waiting retry_delay_seconds (doubling) in between.
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    retry_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
 
 class FlowFile(Strict):

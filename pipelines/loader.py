@@ -1,187 +1,85 @@
-"""Load flow files: YAML -> validated ``FlowFile``, with errors that point at file, line and key.
+"""Load flow files: YAML -> the healthy flows, and every mistake with file, line, key path and fix.
 
-``load_flows()`` reads the files named by ``COUPLET_FLOWS`` (files or folders, separated by
-``os.pathsep``) or, when unset, the flows shipped in ``pipelines/flows/``. Several files merge;
-a connection or flow defined twice is an error naming both files.
+``load_catalog()`` reads the files named by ``COUPLET_FLOWS`` (files or folders, separated by
+``os.pathsep``) or, when unset, the flows shipped in ``pipelines/flows/``. Files merge: a connection
+defined in one file serves flows in another.
+
+One broken file harms only itself. Each connection and each flow is validated on its own; a
+mistake sets aside just that entry (a YAML syntax error, the whole file) and is reported, with all
+other mistakes of all files, in one pass. A flow whose connection is set aside says so. The
+``Catalog`` holds the healthy part (``flow_file``), the problems, and each flow's planned steps, so
+nothing is planned twice. ``load_flows()`` is the strict form: any problem raises ``FlowError``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from connectors import CONNECTORS, get_source
+from .config import Connection, Flow, FlowFile, ProjectSettings
+from .model import NAME
+from .steps import PlannedStep
+from .yamlfile import FlowError, Problem, did_you_mean, node_line, problems_of, read_yaml
 
-from .config import FlowFile
+__all__ = ["SHIPPED", "Catalog", "FlowError", "Problem", "flow_paths", "load_catalog", "load_flows"]
 
 SHIPPED = Path(__file__).parent / "flows"
+SECTIONS = ("settings", "connections", "flows")
 
 
-class FlowError(ValueError):
-    """A mistake in a flow file. ``str()`` gives one line per problem: file:line: key.path: message."""
+@dataclass
+class Catalog:
+    """What the flow files hold: the healthy flows and connections, and every problem found."""
 
-    def __init__(self, problems: Sequence[tuple[str, int | None, str, str]]) -> None:
-        self.problems = list(problems)
-        lines = [
-            f"{f}:{line if line else '?'}: {path or '(top)'}: {msg}" for f, line, path, msg in self.problems
-        ]
-        super().__init__("invalid flow file:\n  " + "\n  ".join(lines))
+    flow_file: FlowFile
+    problems: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, name) -> file
+    plans: dict[str, list[PlannedStep]] = field(default_factory=dict)  # flow -> its planned steps
+    set_aside: dict[str, str] = field(default_factory=dict)  # flow -> file of a flow with problems
+    roots: dict[str, yaml.Node | None] = field(default_factory=dict, repr=False)  # file -> its YAML
 
+    def locate(self, loc: list[Any]) -> str:
+        """``file:line`` of a key path (``["flows", "billing", "outputs", 0]``), for messages."""
+        file = self.origin.get((str(loc[0]), str(loc[1]))) if len(loc) > 1 else None
+        if file is None:
+            return ""
+        return f"{file}:{node_line(self.roots.get(file), loc) or '?'}"
 
-def _node_line(root: yaml.Node | None, path: Sequence[Any]) -> int | None:
-    """Line (1-based) of the deepest YAML node reachable along ``path``."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for key in path:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == str(key)), None)
-            if nxt is None:
-                break
-            key_node = next(k for k, v in node.value if v is nxt)
-            node, line = nxt, key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+    def broken_files(self) -> dict[str, list[Problem]]:
+        """Problems grouped by file, in file order."""
+        out: dict[str, list[Problem]] = {}
+        for p in self.problems:
+            out.setdefault(p.file, []).append(p)
+        return out
 
+    def strict(self) -> FlowFile:
+        if self.problems:
+            raise FlowError(self.problems)
+        return self.flow_file
 
-def _dotted(path: Iterable[Any]) -> str:
-    return ".".join(str(p) for p in path)
+    def plan(self, flow_name: str) -> list[PlannedStep]:
+        if flow_name not in self.plans:
+            from .check import check_flow
 
+            flow = self.flow_file.flows[flow_name]
+            found, plan = check_flow(flow_name, flow, self.flow_file.connections, {})
+            if found:
+                raise FlowError([("?", None, ".".join(map(str, loc)), msg) for loc, msg in found])
+            self.plans[flow_name] = plan
+        return self.plans[flow_name]
 
-def parse_file(path: Path) -> tuple[FlowFile, yaml.Node | None]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise FlowError(
-            [(str(path), mark.line + 1 if mark else None, "", f"not valid YAML: {exc}")]
-        ) from None
-    if not isinstance(data, dict):
-        raise FlowError([(str(path), 1, "", "a flow file is a mapping with connections: and flows:")])
-    try:
-        return FlowFile.model_validate(data), root
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = [
-                p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal[")))
-            ]
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            problems.append((str(path), _node_line(root, loc), _dotted(loc), msg))
-        raise FlowError(problems) from None
-
-
-Locate = Any  # callable: key path -> (file, line)
-
-
-def check(flow_file: FlowFile, locate: Locate) -> None:
-    """Cross-references the schema cannot see: connectors, entities, settings, sources, keys."""
-    from connectors.core.errors import ConfigError
-    from connectors.core.extract import staged_schema
-    from connectors.core.settings import resolve_settings
-
-    from .steps import StepError, arrow_columns, plan_steps
-
-    problems: list[tuple[str, int | None, str, str]] = []
-
-    def add(loc: list[Any], msg: str) -> None:
-        file, line = locate(loc)
-        problems.append((file, line, _dotted(loc), msg))
-
-    for name, conn in flow_file.connections.items():
-        if conn.connector not in CONNECTORS:
-            add(
-                ["connections", name, "connector"],
-                f"unknown connector {conn.connector!r}; use one of {sorted(CONNECTORS)}",
-            )
-            continue
-        source = get_source(conn.connector)
-        env, literals = conn.setting_values()
-        known = {s.name for s in source.settings}
-        for key in {**env, **literals}:
-            if key not in known:
-                add(
-                    ["connections", name, key],
-                    f"unknown setting {key!r} for {conn.connector}; settings are {sorted(known)}",
-                )
-        try:  # only shape problems here: missing env values are fine until a run starts
-            resolve_settings(
-                source,
-                {k: v for k, v in env.items() if k in known},
-                {k: v for k, v in literals.items() if k in known},
-                environ={},
-            )
-        except ConfigError as exc:
-            if "is a secret" in exc.message:
-                add(["connections", name], exc.message)
-    for fname, flow in flow_file.flows.items():
-        for sname, spec in flow.sources.items():
-            loc = ["flows", fname, "sources", sname]
-            conn = flow_file.connections.get(spec.connection)
-            if conn is None:
-                add(
-                    [*loc, "connection"],
-                    f"unknown connection {spec.connection!r}; defined: {sorted(flow_file.connections)}",
-                )
-                continue
-            if conn.connector not in CONNECTORS:
-                continue
-            names = [e.name for e in get_source(conn.connector).entities]
-            if spec.entity not in names:
-                add(
-                    [*loc, "entity"],
-                    f"{conn.connector} has no entity {spec.entity!r}; entities: {', '.join(names)}",
-                )
-        source_errors = len(problems)
-        inputs = {}
-        for sname, spec in flow.sources.items():
-            conn = flow_file.connections.get(spec.connection)
-            if conn is not None and conn.connector in CONNECTORS:
-                with contextlib.suppress(KeyError):
-                    inputs[sname] = arrow_columns(
-                        staged_schema(get_source(conn.connector).entity(spec.entity))
-                    )
-        step_names = [s.name for s in flow.steps]
-        if flow.steps and len(problems) == source_errors:
-            try:
-                plan_steps(flow.steps, inputs)
-            except StepError as exc:
-                add(["flows", fname, "steps", *exc.path], exc.message)
-        for i, out in enumerate(flow.outputs):
-            loc = ["flows", fname, "outputs", i]
-            if out.from_ not in flow.sources and out.from_ not in step_names:
-                add(
-                    [*loc, "from"],
-                    f"unknown source or step {out.from_!r}; this flow has sources {sorted(flow.sources)}"
-                    + (f" and steps {step_names}" if step_names else ""),
-                )
-            elif out.mode in ("upsert", "append_new") and out.from_ in step_names and not out.primary_key:
-                add(
-                    [*loc, "primary_key"],
-                    f"mode {out.mode!r} from step {out.from_!r} needs primary_key: the columns that identify a row",
-                )
-        seen: dict[str, int] = {}
-        for i, out in enumerate(flow.outputs):
-            if out.output_name in seen:
-                add(
-                    ["flows", fname, "outputs", i],
-                    f"two outputs named {out.output_name!r}: give one a distinct name:",
-                )
-            seen[out.output_name] = i
-    if problems:
-        raise FlowError(problems)
+    @classmethod
+    def of(cls, flow_file: FlowFile) -> Catalog:
+        """A catalog of flows built in code (tests): planned on first use."""
+        return cls(flow_file)
 
 
 def flow_paths(spec: str | None = None) -> list[Path]:
@@ -199,52 +97,155 @@ def flow_paths(spec: str | None = None) -> list[Path]:
     return paths
 
 
-def load_flows(paths: Sequence[Path | str] | None = None) -> FlowFile:
-    """Load, validate and merge flow files."""
-    files = [Path(p) for p in paths] if paths is not None else flow_paths()
-    merged: dict[str, dict[str, Any]] = {"connections": {}, "flows": {}}
-    origin: dict[tuple[str, str], str] = {}
-    settings = None
-    roots: dict[str, yaml.Node | None] = {}
-    problems: list[tuple[str, int | None, str, str]] = []
-    for path in files:
-        flow_file, root = parse_file(path)
-        roots[str(path)] = root
-        if "settings" in flow_file.model_fields_set:
-            if settings is not None:
-                problems.append(
-                    (
-                        str(path),
-                        _node_line(root, ["settings"]),
-                        "settings",
-                        "settings: given in more than one flow file",
-                    )
+class _Loading:
+    """The state of one load: what is healthy so far and every problem, across files."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.settings: ProjectSettings | None = None
+        self.settings_file = ""
+        self.connections: dict[str, Connection] = {}
+        self.broken_connections: dict[str, str] = {}  # name -> file:line
+        self.flows: list[tuple[str, yaml.Node | None, str, Flow]] = []
+        self.broken_flows: dict[str, str] = {}
+        self.origin: dict[tuple[str, str], str] = {}
+        self.roots: dict[str, yaml.Node | None] = {}
+
+    def add(self, file: str, root: yaml.Node | None, loc: list[Any], message: str) -> None:
+        self.problems.append(Problem(file, node_line(root, loc), ".".join(map(str, loc)), message))
+
+    def validate(
+        self, model: type[BaseModel], value: Any, file: str, root: yaml.Node | None, loc: list[Any]
+    ) -> Any:
+        try:
+            return model.model_validate(value if value is not None else {})
+        except ValidationError as exc:
+            self.problems += problems_of(exc, model, file, root, loc)
+            return None
+
+    def read(self, path: Path) -> None:
+        file = str(path)
+        try:
+            data, root = read_yaml(path)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark else None
+            self.problems.append(Problem(file, line, "", f"not valid YAML: {exc}"))
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.append(Problem(file, None, "", f"cannot read the file: {exc}"))
+            return
+        self.roots[file] = root
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self.add(file, root, [], "a flow file is a mapping with settings:, connections: and flows:")
+            return
+        for key in data:
+            if key not in SECTIONS:
+                self.add(
+                    file,
+                    root,
+                    [key],
+                    f"unknown key {key!r}{did_you_mean(key, SECTIONS)} (allowed: {', '.join(SECTIONS)})",
                 )
-            settings = flow_file.settings
+        if "settings" in data:
+            self._settings(file, root, data["settings"])
         for section in ("connections", "flows"):
-            for name, value in getattr(flow_file, section).items():
-                if (section, name) in origin:
-                    problems.append(
-                        (
-                            str(path),
-                            _node_line(root, [section, name]),
-                            f"{section}.{name}",
-                            f"also defined in {origin[(section, name)]}",
-                        )
-                    )
-                origin[(section, name)] = str(path)
-                merged[section][name] = value
-    if problems:
-        raise FlowError(problems)
-    result = FlowFile(
-        connections=merged["connections"],
-        flows=merged["flows"],
-        **({"settings": settings} if settings else {}),
+            entries = data.get(section) or {}
+            if not isinstance(entries, dict):
+                self.add(file, root, [section], f"{section}: is a mapping of names to their settings")
+                continue
+            for name, value in entries.items():
+                self._entry(file, root, section, str(name), value)
+
+    def _settings(self, file: str, root: yaml.Node | None, value: Any) -> None:
+        if self.settings_file:
+            self.add(
+                file,
+                root,
+                ["settings"],
+                f"settings: given in more than one flow file (also in {self.settings_file})",
+            )
+            return
+        self.settings_file = file
+        settings = self.validate(ProjectSettings, value, file, root, ["settings"])
+        if settings is not None:
+            self.settings = settings
+
+    def _entry(self, file: str, root: yaml.Node | None, section: str, name: str, value: Any) -> None:
+        loc: list[Any] = [section, name]
+        where = f"{file}:{node_line(root, loc)}"
+        if (section, name) in self.origin:
+            self.add(file, root, loc, f"also defined in {self.origin[(section, name)]}; rename one")
+            return
+        self.origin[(section, name)] = file
+        ok = re.fullmatch(NAME, name) is not None
+        if not ok:
+            self.add(
+                file,
+                root,
+                loc,
+                f"name {name!r}: use lower case letters, digits and _, starting with a letter",
+            )
+        if section == "connections":
+            conn = self.validate(Connection, value, file, root, loc)
+            if conn is not None:
+                from .check import check_connection
+
+                found = check_connection(name, conn)
+                for floc, msg in found:
+                    self.add(file, root, floc, msg)
+                ok = ok and not found
+            if ok and conn is not None:
+                self.connections[name] = conn
+            else:
+                self.broken_connections[name] = where
+            return
+        flow = self.validate(Flow, value, file, root, loc)
+        if ok and flow is not None:
+            self.flows.append((file, root, name, flow))
+        else:
+            self.broken_flows[name] = file
+
+
+def load_catalog(paths: Sequence[Path | str] | None = None) -> Catalog:
+    """Load, validate and merge flow files; mistakes are collected, never raised."""
+    from .check import check_flow
+
+    state = _Loading()
+    try:
+        files = [Path(p) for p in paths] if paths is not None else flow_paths()
+    except FlowError as exc:
+        files, state.problems = [], list(exc.problems)
+    for path in files:
+        state.read(path)
+    flows: dict[str, Flow] = {}
+    plans: dict[str, list[PlannedStep]] = {}
+    for file, root, name, flow in state.flows:
+        found, plan = check_flow(name, flow, state.connections, state.broken_connections)
+        for loc, msg in found:
+            state.add(file, root, loc, msg)
+        if found:
+            state.broken_flows[name] = file
+        else:
+            flows[name], plans[name] = flow, plan
+    flow_file = FlowFile(
+        connections=state.connections,
+        flows=flows,
+        **({"settings": state.settings} if state.settings else {}),
+    )
+    return Catalog(
+        flow_file,
+        state.problems,
+        [str(f) for f in files],
+        state.origin,
+        plans,
+        state.broken_flows,
+        state.roots,
     )
 
-    def locate(loc: list[Any]) -> tuple[str, int | None]:
-        file = origin.get((loc[0], loc[1]), str(files[0]) if files else "?")
-        return file, _node_line(roots.get(file), loc)
 
-    check(result, locate)
-    return result
+def load_flows(paths: Sequence[Path | str] | None = None) -> FlowFile:
+    """Load, validate and merge flow files; any mistake in any file raises ``FlowError``."""
+    return load_catalog(paths).strict()

@@ -6,6 +6,7 @@ Dagster assets, the CLI and tests write the same way.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,31 +48,44 @@ def landing(output: Output, partitioned: bool) -> Landing:
     if kind == "google_sheets":
         from destinations.google_sheets import SheetsTarget, SheetsWriter
 
-        return Landing(SheetsWriter(updated_at=t.updated_at), SheetsTarget(t.spreadsheet, t.worksheet), kind)
+        writer = SheetsWriter(updated_at=t.updated_at, endpoint=t.endpoint)
+        return Landing(writer, SheetsTarget(t.spreadsheet, t.worksheet), kind)
     if kind == "bigquery":
         from destinations.bigquery import BigQueryTarget, BigQueryWriter
 
         partition = t.partition_column or ("_window_start" if partitioned else None)
         target = BigQueryTarget(t.project, t.dataset, t.table, t.location, partition, tuple(t.clustering))
-        return Landing(BigQueryWriter(), target, kind)
+        return Landing(BigQueryWriter(endpoint=t.endpoint), target, kind)
     raise ValueError(f"unknown destination {kind!r}")
 
 
 def describe(output: Output) -> str:
-    """Where an output lands, for people: a path#sheet, a sheet URL, a table id."""
+    """Where an output lands, for people: a path#sheet, a sheet URL, a table id; for Google outputs
+    sent to an emulator (the ``endpoint`` setting or its environment variable), ``... at <endpoint>``."""
     t = output.to.settings
     return {
         "duckdb": lambda: f"{t.path}#{getattr(t, 'table', '')}",
         "excel": lambda: f"{getattr(t, 'path', '')}#{getattr(t, 'sheet', '')}",
-        "google_sheets": lambda: (
-            (
-                t.spreadsheet
-                if str(t.spreadsheet).startswith("http")
-                else f"https://docs.google.com/spreadsheets/d/{t.spreadsheet}"
-            )
-            + f" [{t.worksheet}]"
-        ),
+        "google_sheets": lambda: _sheet(t),
         "bigquery": lambda: (
             f"{getattr(t, 'project', '')}.{getattr(t, 'dataset', '')}.{getattr(t, 'table', '')}"
+            + _at(t, "bigquery")
         ),
     }[output.to.kind]()
+
+
+def _sheet(t: Any) -> str:
+    at = _at(t, "google_sheets")
+    url = str(t.spreadsheet)
+    if not at and not url.startswith("http"):
+        url = f"https://docs.google.com/spreadsheets/d/{url}"
+    return f"{url} [{t.worksheet}]{at}"
+
+
+def _at(settings: Any, kind: str) -> str:
+    """`` at <endpoint>`` when a Google output goes to an emulator, else nothing."""
+    from destinations.google_auth import ENV_BIGQUERY_ENDPOINT, ENV_SHEETS_ENDPOINT, shown_endpoint
+
+    env_var = ENV_SHEETS_ENDPOINT if kind == "google_sheets" else ENV_BIGQUERY_ENDPOINT
+    endpoint = getattr(settings, "endpoint", None) or os.environ.get(env_var, "").strip()
+    return f" at {shown_endpoint(endpoint.rstrip('/'))}" if endpoint else ""

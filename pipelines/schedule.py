@@ -227,6 +227,7 @@ class Schedule(Strict):
     day_of_month: int | Literal["last"] | None = None
     between: str | None = None  # "HH:MM-HH:MM", both ends included
     timezone: str | None = None  # required; None only so the error can say why
+    enabled: bool = True  # false: the schedule exists in Dagster but starts stopped
 
     @field_validator("timezone", mode="before")
     @classmethod

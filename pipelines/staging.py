@@ -2,13 +2,18 @@
 
 Layout under the data directory::
 
-    staging/<connection>/<entity>/<partition>.parquet     partition = 2026-11-20 | 2026 | all
+    staging/<connection>/<entity>/<partition>.parquet     partition = 2026-11 | 2026 | all
 
-A partition file is written to a temporary name in the same folder and renamed over the old one,
-so a failed run leaves the previous file intact and a reader never sees half a file. Every
-partition in a requested range is written, including empty ones: replacing a day whole is how
-deleted records disappear. DuckDB reads the files directly (``read_parquet``) for publishing and
-checks, so concurrent runs never fight over one database lock.
+Daily entities keep a file per calendar month, year-scoped ones per year, dimensions one. A file is
+written to a temporary name in the same folder and renamed over the old one, so a failed run leaves
+the previous file intact and a reader never sees half a file.
+
+A read replaces what it covered, whole: a month read entirely is written anew (empty too, so
+deleted records disappear); a read of some days of a month (a look-back) replaces exactly those
+days' records in the month's file and keeps the rest. A month with nothing read and nothing staged
+writes no file. DuckDB reads the files directly (``read_parquet``) for steps, publishing and checks,
+so concurrent runs never fight over one database lock. Files of the former per-day layout
+(``2026-11-20.parquet``) are merged into month files the first time an entity is read.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,26 +32,36 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Partitioning, Source
-from connectors.core.extract import Extractor, SliceResult, staged_schema
+from connectors.core.extract import Extractor, SliceResult, month_pieces, next_month, staged_schema
 from connectors.core.http import RetryPolicy
 from connectors.core.records import dedupe_last
 from connectors.core.settings import ResolvedSettings
 from destinations.base import ParquetSource
 
 UNPARTITIONED = "all"
+_DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def partition_key(entity: Entity, day: dt.date | None) -> str:
     kind = entity.partitioning
     if kind is Partitioning.NONE or day is None:
         return UNPARTITIONED
-    return str(day.year) if kind is Partitioning.YEARLY else day.isoformat()
+    return str(day.year) if kind is Partitioning.YEARLY else day.strftime("%Y-%m")
+
+
+def partition_keys(entity: Entity, start: dt.date | None, end: dt.date | None) -> list[str]:
+    """The staged partitions that hold ``[start, end)``."""
+    if entity.partitioning is Partitioning.NONE or start is None or end is None:
+        return [UNPARTITIONED]
+    if entity.partitioning is Partitioning.YEARLY:
+        return [str(y) for y in range(start.year, (end - dt.timedelta(days=1)).year + 1)]
+    return [a.strftime("%Y-%m") for a, _ in month_pieces(start, end)]
 
 
 @dataclass
 class StageReport:
-    rows: int = 0
-    partitions: dict[str, int] = field(default_factory=dict)  # partition key -> rows
+    rows: int = 0  # records read
+    partitions: dict[str, int] = field(default_factory=dict)  # partition key -> rows staged in it now
     stats: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     preview: pa.Table | None = None  # the first few rows, for the UI
@@ -77,9 +93,15 @@ class Staging:
 
     def files(self, connection: str, entity: str, keys: list[str] | None = None) -> list[Path]:
         folder = self.folder(connection, entity)
+        self._merge_day_files(folder)
         if keys is None:
             return sorted(folder.glob("*.parquet"))
         return [p for p in (folder / f"{k}.parquet" for k in keys) if p.exists()]
+
+    def rows(self, connection: str, entity: str, key: str) -> int:
+        """Rows staged in one partition (from the file's footer; 0 when nothing is staged)."""
+        path = self.path(connection, entity, key)
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
     def source(self, connection: str, entity: Entity, keys: list[str] | None = None) -> ParquetSource:
         """The staged partitions as a writer input that streams (or that DuckDB reads directly)."""
@@ -94,23 +116,69 @@ class Staging:
             return schema.empty_table()
         return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
 
+    def replace_days(
+        self, connection: str, entity: Entity, key: str, table: pa.Table, start: dt.date, end: dt.date
+    ) -> int:
+        """Put ``table`` (the records of days ``[start, end)`` of one month) into the month's file.
 
-def _split(entity: Entity, result: SliceResult) -> list[tuple[str, pa.Table]]:
-    """The partition files one slice produces: every day (or the year, or 'all'), empty ones too."""
+        Records of those days already staged are replaced; the month's other days are kept. With
+        nothing read and nothing staged, no file is written. Returns the rows the month holds now.
+        """
+        path = self.path(connection, entity.name, key)
+        month = dt.date.fromisoformat(key + "-01")
+        if path.exists() and not (start <= month and end >= next_month(month)):
+            kept = pq.read_table(path, schema=table.schema)
+            starts = kept.column("_window_start")
+            outside = pc.or_(pc.less(starts, pa.scalar(start)), pc.greater_equal(starts, pa.scalar(end)))
+            table = pa.concat_tables([kept.filter(outside), table])
+        elif not path.exists() and table.num_rows == 0:
+            return 0
+        self.write(connection, entity.name, key, table)
+        return table.num_rows
+
+    def _merge_day_files(self, folder: Path) -> None:
+        """Fold files of the former per-day layout into month files (once, on first read)."""
+        days = (
+            sorted(p for p in folder.glob("*.parquet") if _DAY_FILE.match(p.stem)) if folder.exists() else []
+        )
+        by_month: dict[str, list[Path]] = {}
+        for p in days:
+            by_month.setdefault(p.stem[:7], []).append(p)
+        for month, paths in by_month.items():
+            tables = [pq.read_table(p) for p in paths]
+            target = folder / f"{month}.parquet"
+            if target.exists():
+                covered = pa.array([dt.date.fromisoformat(p.stem) for p in paths], pa.date32())
+                kept = pq.read_table(target, schema=tables[0].schema)
+                tables.insert(0, kept.filter(pc.invert(pc.is_in(kept.column("_window_start"), covered))))
+            merged = pa.concat_tables(tables, promote_options="permissive")
+            tmp = folder / f".{month}.{uuid.uuid4().hex}.tmp"
+            pq.write_table(merged, tmp, compression="zstd")
+            os.replace(tmp, target)
+            for p in paths:
+                p.unlink()
+
+
+Piece = tuple[str, pa.Table, dt.date | None, dt.date | None]
+
+
+def _split(entity: Entity, result: SliceResult) -> list[Piece]:
+    """(partition key, its records, first day read, day after the last) for each partition a slice touches."""
     sl, table = result.slice, result.table
     kind = entity.partitioning
     if kind is Partitioning.NONE:
-        return [(UNPARTITIONED, table)]
+        return [(UNPARTITIONED, table, None, None)]
     if kind is Partitioning.YEARLY:
-        return [(str(sl.year), table)]
+        return [(str(sl.year), table, None, None)]
     assert sl.start is not None and sl.end is not None
-    out = []
+    pieces = month_pieces(sl.start, sl.end)
+    if len(pieces) == 1:
+        return [(sl.start.strftime("%Y-%m"), table, sl.start, sl.end)]
     starts = table.column("_window_start")
-    day = sl.start
-    while day < sl.end:
-        part = table.filter(pc.equal(starts, pa.scalar(day, pa.date32()))) if table.num_rows else table
-        out.append((day.isoformat(), part))
-        day += dt.timedelta(days=1)
+    out: list[Piece] = []
+    for a, b in pieces:
+        inside = pc.and_(pc.greater_equal(starts, pa.scalar(a)), pc.less(starts, pa.scalar(b)))
+        out.append((a.strftime("%Y-%m"), table.filter(inside) if table.num_rows else table, a, b))
     return out
 
 
@@ -164,7 +232,16 @@ async def _stage(
     report.mode = "changes since " + changed_since.isoformat() if changed_since else "full"
     async with Extractor(source, settings, transport=transport, retry=retry) as ex:
         async for result in ex.extract(entity, start, end, changed_since=changed_since):
-            for key, table in _split(entity, result):
+            for key, table, first, after in _split(entity, result):
+                report.rows += table.num_rows
+                if report.preview is None and table.num_rows:
+                    report.preview = table.slice(0, 10)
+                # Writing is CPU work on the event loop thread; a slice at a time keeps it short.
+                if first is not None and after is not None:
+                    report.partitions[key] = staging.replace_days(
+                        connection, entity, key, table, first, after
+                    )
+                    continue
                 if previous is not None:
                     # Changed records replace their old version; the rest stay as staged.
                     report.changed = table.num_rows
@@ -172,12 +249,8 @@ async def _stage(
                     table = table.replace_schema_metadata(previous.schema.metadata)
                 elif entity.incremental is not None and entity.partitioning is Partitioning.NONE:
                     table = table.replace_schema_metadata({FULL_REFRESH_AT: now.isoformat().encode()})
-                # Writing is CPU work on the event loop thread; a slice at a time keeps it short.
                 staging.write(connection, entity.name, key, table)
                 report.partitions[key] = table.num_rows
-                report.rows += table.num_rows
-                if report.preview is None and table.num_rows:
-                    report.preview = table.slice(0, 10)
         report.stats = {**ex.client.stats.as_dict(), "pages": ex.stats.pages, "slices": ex.stats.slices}
     report.files = sorted(report.partitions)
     if report.preview is None:

@@ -17,6 +17,7 @@ Timestamps are handled in UTC (the DuckDB session time zone is pinned), so
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -68,6 +69,7 @@ __all__ = [
     "SortKey",
     "Step",
     "StepError",
+    "StepInput",
     "arrow_columns",
     "execute_step",
     "parse_steps",
@@ -94,8 +96,24 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
+_DUCKDB_TYPES: dict[pa.DataType, str] = {
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.large_string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
+    pa.timestamp("us"): "TIMESTAMP",
+}
+
+
 def arrow_columns(schema: pa.Schema) -> list[tuple[str, str]]:
     """(name, DuckDB type) of each column of an Arrow schema, as DuckDB reads it from Parquet."""
+    known = [_DUCKDB_TYPES.get(f.type) for f in schema]
+    if all(known):  # the staged types: no DuckDB connection needed (planning many flows stays fast)
+        return [(f.name, str(t)) for f, t in zip(schema, known, strict=True)]
     with _connect() as con:
         relation = con.from_arrow(schema.empty_table())
         return [(name, str(type_)) for name, type_ in zip(relation.columns, relation.types, strict=True)]
@@ -158,12 +176,25 @@ def _check_expression(con: duckdb.DuckDBPyConnection, probe: Probe, step: Step) 
         raise StepError(probe.path, f"{who} write one SQL expression, e.g. round(duration / 3600.0, 2)")
 
 
-def _bind(index: int, step: Step, compiled: Compiled, schemas: Mapping[str, Columns]) -> Columns:
-    """Bind the step over empty tables of its inputs only (as at run time) and read its output."""
-    with _connect() as con:
+def _bind(
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    step: Step,
+    compiled: Compiled,
+    schemas: Mapping[str, Columns],
+) -> Columns:
+    """Bind the step over empty tables of its inputs only (as at run time) and read its output.
+
+    Each step binds in a schema of its own that holds just its inputs, so an expression cannot
+    reach a table the step will not have when it runs.
+    """
+    schema = f"__couplet_plan_{index}"
+    con.execute(f"CREATE SCHEMA {schema}")
+    con.execute(f"SET search_path = '{schema}'")
+    try:
         for name, columns in schemas.items():
             ddl = ", ".join(f"{quote(c)} {t}" for c, t in columns)
-            con.execute(f"CREATE TABLE {quote(name)} ({ddl})")
+            con.execute(f"CREATE TABLE {schema}.{quote(name)} ({ddl})")
         for probe in compiled.probes:
             if probe.expression is not None:
                 _check_expression(con, probe, step)
@@ -176,13 +207,17 @@ def _bind(index: int, step: Step, compiled: Compiled, schemas: Mapping[str, Colu
                 raise StepError(probe.path, f"step '{step.name}' ({step.kind}): {message}{hint}") from None
         try:
             con.execute(
-                f"CREATE TABLE __couplet_out AS SELECT * FROM ({compiled.sql}) LIMIT 0", list(compiled.params)
+                f"CREATE TABLE {schema}.__couplet_out AS SELECT * FROM ({compiled.sql}) LIMIT 0",
+                list(compiled.params),
             )
-            described = con.execute("DESCRIBE __couplet_out").fetchall()
+            described = con.execute(f"DESCRIBE {schema}.__couplet_out").fetchall()
         except duckdb.Error as exc:
             raise StepError(
                 [index, step.kind], f"step '{step.name}' ({step.kind}): {_message(exc)}"
             ) from None
+    finally:
+        con.execute("SET search_path = 'main'")
+        con.execute(f"DROP SCHEMA {schema} CASCADE")
     return tuple((str(row[0]), str(row[1])) for row in described)
 
 
@@ -251,32 +286,44 @@ def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> l
     Steps come back in dependency order, which is the list's order: a step may read only sources
     and steps above it, so the file reads top to bottom and cannot contain a cycle.
     """
-    with _connect() as con:
+    with _connect() as con:  # one connection for the whole plan: connecting costs ~10 ms
         schemas = {name: _canonical(con, name, columns) for name, columns in inputs.items()}
-    defined = _check_names(steps, schemas)
-    planned = []
-    for i, step in enumerate(steps):
-        _check_reads(i, steps, schemas, defined)
-        names = tuple(dict.fromkeys(ref for _, ref in step.spec.reads()))
-        compiled = compile_step(i, step, schemas)
-        columns = _bind(i, step, compiled, {n: schemas[n] for n in names})
-        schemas[step.name] = columns
-        planned.append(
-            PlannedStep(
-                step.name,
-                step.kind,
-                names,
-                compiled.sql,
-                compiled.params,
-                columns,
-                tuple(schemas[n] for n in names),
+        defined = _check_names(steps, schemas)
+        planned = []
+        for i, step in enumerate(steps):
+            _check_reads(i, steps, schemas, defined)
+            names = tuple(dict.fromkeys(ref for _, ref in step.spec.reads()))
+            compiled = compile_step(i, step, schemas)
+            columns = _bind(con, i, step, compiled, {n: schemas[n] for n in names})
+            schemas[step.name] = columns
+            planned.append(
+                PlannedStep(
+                    step.name,
+                    step.kind,
+                    names,
+                    compiled.sql,
+                    compiled.params,
+                    columns,
+                    tuple(schemas[n] for n in names),
+                )
             )
-        )
     return planned
 
 
+@dataclass(frozen=True)
+class StepInput:
+    """The staged files a step reads for one input, and the days of them it keeps.
+
+    ``days`` keeps rows whose ``_window_start`` lies in ``[start, end)``: a source's ``dates``
+    range over month files that also hold other days.
+    """
+
+    files: Sequence[str]
+    days: tuple[dt.date, dt.date] | None = None
+
+
 def _input_view(
-    con: duckdb.DuckDBPyConnection, index: int, name: str, columns: Columns, files: Sequence[str]
+    con: duckdb.DuckDBPyConnection, index: int, name: str, columns: Columns, given: StepInput
 ) -> None:
     """A view named like the input with exactly the planned columns and types.
 
@@ -284,22 +331,27 @@ def _input_view(
     still runs. A planned column missing from every file reads as null (as ``union_by_name`` does
     for files that lack it); extra columns in the files are not seen by the step.
     """
-    if files:
+    if given.files:
         raw = f"__couplet_raw_{index}"
-        relation = con.read_parquet(list(files), union_by_name=True)
+        relation = con.read_parquet(list(given.files), union_by_name=True)
         relation.create_view(raw)
         present = {c.lower() for c in relation.columns}
         select = [
             f"CAST({quote(c) if c.lower() in present else 'NULL'} AS {t}) AS {quote(c)}" for c, t in columns
         ]
-        con.execute(f"CREATE TEMP VIEW {quote(name)} AS SELECT {', '.join(select)} FROM {quote(raw)}")
+        where = ""
+        if given.days is not None and "_window_start" in present:
+            first, after = (d.isoformat() for d in given.days)
+            where = f" WHERE _window_start >= DATE '{first}' AND _window_start < DATE '{after}'"
+        con.execute(f"CREATE TEMP VIEW {quote(name)} AS SELECT {', '.join(select)} FROM {quote(raw)}{where}")
     else:
         select = [f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in columns]
         con.execute(f"CREATE TEMP VIEW {quote(name)} AS SELECT {', '.join(select)} LIMIT 0")
 
 
-def execute_step(step: PlannedStep, inputs: dict[str, list[str]], out_path: str) -> int:
-    """Run ``step`` over Parquet files (``inputs``: input name -> file paths, possibly none).
+def execute_step(step: PlannedStep, inputs: Mapping[str, Sequence[str] | StepInput], out_path: str) -> int:
+    """Run ``step`` over Parquet files (``inputs``: input name -> file paths, possibly none, or a
+    ``StepInput`` that also keeps only some days).
 
     Input types come from the plan (``step.input_columns``), so an input with no files is an
     empty table of the right shape. The result is streamed by DuckDB's ``COPY`` to a temporary
@@ -316,7 +368,9 @@ def execute_step(step: PlannedStep, inputs: dict[str, list[str]], out_path: str)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".duckdb-spill-") as spill, _connect() as con:
         con.execute("SET temp_directory = ?", [spill])
         for i, (name, columns) in enumerate(zip(step.inputs, step.input_columns, strict=True)):
-            _input_view(con, i, name, _canonical(con, name, columns), inputs[name])
+            given = inputs[name]
+            given = given if isinstance(given, StepInput) else StepInput(tuple(given))
+            _input_view(con, i, name, _canonical(con, name, columns), given)
         try:
             row = con.execute(
                 f"COPY ({step.sql}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*step.params, str(tmp)]

@@ -4,10 +4,13 @@ Layout (a client's base URL is the mount point, paths of the real API are append
 
     /healthz                 liveness, no auth
     /clockodo/api/...        Clockodo   (real API: https://my.clockodo.com/api)
+    /clockify/...            Clockify   (/clockify/api and /clockify/reports)
+    /harvest/...             Harvest    (real API: https://api.harvestapp.com)
+    /google/sheets/...       Google Sheets API v4 emulator  (real API: https://sheets.googleapis.com)
+    /google/bigquery/...     BigQuery API v2 emulator       (real API: https://bigquery.googleapis.com)
 
-Further sandboxes are added to `SANDBOXES` below (Clockify at `/clockify` — `/clockify/api` and `/clockify/reports` —, Harvest at
-`/harvest`); they receive the same `SandboxOptions` and the same `Org`, so every tool shows the
-same agency.
+Every sandbox in `SANDBOXES` receives the same `SandboxOptions` and the same `Org`, so every source
+tool shows the same agency; the Google emulators are destinations and hold what flows write to them.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from sandbox.clockify import create_app as create_clockify_app
 from sandbox.clockodo import create_app as create_clockodo_app
 from sandbox.common import JSON, SandboxOptions, org_for
+from sandbox.google import BIGQUERY_MOUNT, SHEETS_MOUNT, create_bigquery_app, create_sheets_app
 from sandbox.harvest import create_app as create_harvest_app
 from sandbox.org import Org
 
-# (mount path, app factory). Add Clockify / Harvest here when they exist.
+# (mount path, app factory)
 SANDBOXES: list[tuple[str, Callable[[SandboxOptions, Org], Starlette]]] = [
     ("/clockodo/api", create_clockodo_app),
     ("/clockify", create_clockify_app),
     ("/harvest", create_harvest_app),
+    (SHEETS_MOUNT, create_sheets_app),
+    (BIGQUERY_MOUNT, create_bigquery_app),
 ]
 
 
@@ -75,6 +81,10 @@ class RunningServer:
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         self.thread.join(timeout)
+        for app in self.app.state.apps.values():  # the Google emulators hold a DuckDB database
+            emulator = getattr(app.state, "emulator", None)
+            if emulator is not None:
+                emulator.close()
 
     def __enter__(self) -> RunningServer:
         return self

@@ -9,6 +9,7 @@ API) also land as ``*_seconds`` and money in cents also as currency units, besid
 
 from __future__ import annotations
 
+from connectors.core.describe import describe_columns
 from connectors.core.entity import (
     Entity,
     FanOut,
@@ -18,6 +19,8 @@ from connectors.core.entity import (
     Window,
     cols,
 )
+
+from .descriptions import DESCRIPTIONS
 
 WS = "/v1/workspaces/{workspace_id}"
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -381,3 +384,5 @@ ENTITIES: tuple[Entity, ...] = (
         description="Scheduled assignments, placed by the UTC day they start.",
     ),
 )
+
+ENTITIES = describe_columns(ENTITIES, DESCRIPTIONS)

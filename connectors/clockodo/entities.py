@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from connectors.core.describe import describe_columns
 from connectors.core.entity import (
     BODY,
     Entity,
@@ -17,10 +18,12 @@ from connectors.core.entity import (
     Paging,
     PagingKind,
     Partitioning,
+    Sizing,
     Window,
     cols,
 )
 
+from .descriptions import DESCRIPTIONS
 from .quirks import entry_flags, flatten_access
 
 
@@ -97,6 +100,9 @@ ENTITIES: tuple[Entity, ...] = (
             format=ISO_UTC,
             max_days=31,
             partition_field="time_since",
+            # Any range with paging: probe a range's size with one item and no enhanced list (the
+            # general quota, not the 300/15 min of enhanced_list), split only where it is dense.
+            sizing=Sizing("paging.count_items", {"items_per_page": 1, "enhanced_list": 0}, False),
         ),
         params={"enhanced_list": 1},
         rate_group="entries_enhanced_list",
@@ -313,3 +319,5 @@ ENTITIES: tuple[Entity, ...] = (
         ),
     ),
 )
+
+ENTITIES = describe_columns(ENTITIES, DESCRIPTIONS)

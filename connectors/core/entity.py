@@ -86,6 +86,24 @@ class Partitioning(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Sizing:
+    """Wide windows for an API that takes any date range with paging (Clockodo entries).
+
+    Instead of one request series per ``max_days``, the engine asks for a whole range at once and
+    splits it (at month boundaries) only where it holds more than ``target_rows`` records, so a long
+    range costs about as many requests as it has pages of data. The size of a range comes from a
+    cheap probe: the first page of the range with ``probe_params`` (e.g. one item per page), whose
+    ``count_path`` tells how many records match. ``probe_in_rate_group=False`` keeps probes out of
+    the entity's extra rate group when the params that trigger it are overridden.
+    """
+
+    count_path: str
+    probe_params: Mapping[str, Any] = field(default_factory=dict)
+    probe_in_rate_group: bool = True
+    target_rows: int = 20_000
+
+
+@dataclass(frozen=True)
 class Window:
     """How an entity is asked for a slice of time.
 
@@ -108,6 +126,12 @@ class Window:
     earliest: dt.date | None = None  # documented first day with data: full extracts start there
     pad_days: int = 0  # widen each request by this many days on both sides (bounds in a local time zone)
     in_body: bool = False  # since/until go into the JSON body (dotted paths) instead of the query
+    sizing: Sizing | None = None  # wide windows split by size instead of max_days (see Sizing)
+
+    def __post_init__(self) -> None:
+        if self.partitioning is Partitioning.DAILY and not self.partition_field:
+            # Staging replaces whole days of records: each record must say which day it belongs to.
+            raise ValueError("a daily window needs partition_field: the record field that dates a record")
 
 
 @dataclass(frozen=True)

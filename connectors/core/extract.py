@@ -1,7 +1,9 @@
 """Extraction: an entity and a date range in, Arrow tables per window slice out.
 
-A range is cut into slices aligned to partitions (days grouped into windows of at most
-``max_days``, or calendar years). Each slice is fetched with all its fan-out children and pages,
+A range is cut into slices aligned to partitions: calendar months (whole months merged while they
+fit ``max_days``, months split where they do not), or calendar years. An entity with ``sizing``
+takes wide ranges instead: a cheap probe counts a range's records and only dense ranges are split,
+so a long, sparse range costs a few requests rather than one per month. Each slice is fetched with all its fan-out children and pages,
 concurrently under the source's limiters, turned into Arrow page by page, placed into partitions by
 the entity's ``partition_field`` (records the API returns from outside the slice are dropped:
 another slice owns them), de-duplicated on the primary key, and yielded as one table. Memory is
@@ -14,8 +16,10 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -25,7 +29,7 @@ import pyarrow.compute as pc
 from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
-from .paginate import pages, set_path
+from .paginate import dig, pages, set_path
 from .ratelimit import LIMITERS, parse_rate_limits
 from .records import dedupe_last, to_batch
 from .settings import ResolvedSettings
@@ -50,6 +54,7 @@ class Slice:
     start: dt.date | None = None
     end: dt.date | None = None
     year: int | None = None
+    empty: bool = False  # a probe found no records here: nothing to request
 
     def __str__(self) -> str:
         if self.year is not None:
@@ -75,8 +80,26 @@ class SliceResult:
     table: pa.Table
 
 
+def next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def month_pieces(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """``[start, end)`` cut at month boundaries."""
+    out, cursor = [], start
+    while cursor < end:
+        nxt = min(next_month(cursor), end)
+        out.append((cursor, nxt))
+        cursor = nxt
+    return out
+
+
 def plan_slices(entity: Entity, start: dt.date | None, end: dt.date | None) -> list[Slice]:
-    """Cut ``[start, end)`` into the slices the API is asked for."""
+    """Cut ``[start, end)`` into the slices the API is asked for.
+
+    Daily windows never cross a month boundary unless whole months merge within ``max_days``
+    (staging keeps a file per month, and a month is what a Dagster partition holds).
+    """
     kind = entity.partitioning
     if kind is Partitioning.NONE:
         return [Slice()]
@@ -90,11 +113,22 @@ def plan_slices(entity: Entity, start: dt.date | None, end: dt.date | None) -> l
     if kind is Partitioning.YEARLY:
         last_year = (end - dt.timedelta(days=1)).year
         return [Slice(dt.date(y, 1, 1), dt.date(y + 1, 1, 1), y) for y in range(start.year, last_year + 1)]
-    step = dt.timedelta(days=max(1, entity.window.max_days))
-    out, cursor = [], start
-    while cursor < end:
-        out.append(Slice(cursor, min(cursor + step, end)))
-        cursor += step
+    max_days = max(1, entity.window.max_days)
+    out: list[Slice] = []
+    for a, b in month_pieces(start, end):
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.start is not None
+            and last.start.day == 1
+            and (b - last.start).days <= max_days
+        ):
+            out[-1] = Slice(last.start, b)  # whole months together while the API's span allows
+            continue
+        cursor = a
+        while cursor < b:
+            out.append(Slice(cursor, min(cursor + dt.timedelta(days=max_days), b)))
+            cursor += dt.timedelta(days=max_days)
     return out
 
 
@@ -301,9 +335,61 @@ class Extractor:
                 return day, ends, keep
         return pa.array([sl.start] * n, pa.date32()), pa.array([sl.end] * n, pa.date32()), keep
 
+    async def count(self, entity: Entity, sl: Slice) -> int:
+        """How many records of a sized entity lie in ``sl``, from one probe request."""
+        assert entity.window is not None and entity.window.sizing is not None
+        sizing = entity.window.sizing
+        params: dict[str, Any] = {**entity.params, **self._window_params(entity, sl)}
+        if entity.paging.page_param:
+            params[entity.paging.page_param] = entity.paging.first_page
+        params.update(sizing.probe_params)
+        extra = (
+            (self._group_limiters[entity.rate_group],)
+            if entity.rate_group and sizing.probe_in_rate_group
+            else ()
+        )
+        try:
+            resp = await self.client.request_json(self._url(entity, {}), params, extra_limiters=extra)
+        except ConnectorError as exc:
+            raise exc.with_context(source=self.source.name, entity=entity.name, window=str(sl)) from None
+        value = dig(resp.body, sizing.count_path)
+        if value is None:
+            raise ResponseShapeError(
+                f"the size probe's answer has no {sizing.count_path!r}", entity=entity.name, window=str(sl)
+            )
+        return int(value)
+
+    async def sized_slices(self, entity: Entity, start: dt.date, end: dt.date) -> list[Slice]:
+        """Slices of a wide-window entity: whole ranges where they are small, split where dense.
+
+        A range is probed; if it holds at most ``target_rows`` records (or is one month) it is one
+        slice, else it is cut into about records/target_rows parts at month boundaries, each
+        probed in turn. Ranges the probe finds empty become slices that need no request.
+        """
+        assert entity.window is not None and entity.window.sizing is not None
+        target = max(1, entity.window.sizing.target_rows)
+
+        async def split(pieces: list[tuple[dt.date, dt.date]]) -> list[Slice]:
+            whole = Slice(pieces[0][0], pieces[-1][1])
+            n = await self.count(entity, whole)
+            if n == 0:
+                return [dataclasses.replace(whole, empty=True)]
+            if n <= target or len(pieces) == 1:
+                return [whole]
+            k = min(len(pieces), math.ceil(n / target))
+            bounds = [round(i * len(pieces) / k) for i in range(k + 1)]
+            parts = await asyncio.gather(*(split(pieces[a:b]) for a, b in pairwise(bounds) if b > a))
+            return [sl for part in parts for sl in part]
+
+        return await split(month_pieces(start, end))
+
     async def extract_slice(
         self, entity: Entity, sl: Slice, changed_since: dt.datetime | None = None
     ) -> pa.Table:
+        if sl.empty:
+            self.stats.slices += 1
+            self.stats.windows.append(str(sl))
+            return staged_schema(entity).empty_table()
         series = await self._requests(entity)
         since = None
         if changed_since is not None:
@@ -342,7 +428,14 @@ class Extractor:
         """
         if isinstance(entity, str):
             entity = self.source.entity(entity)
-        slices = plan_slices(entity, start, end)
+        sizing = entity.window.sizing if entity.window else None
+        if sizing is not None and changed_since is None and entity.partitioning is Partitioning.DAILY:
+            if start is None or end is None or end <= start:
+                plan_slices(entity, start, end)  # raises the same clear error
+            assert start is not None and end is not None
+            slices = await self.sized_slices(entity, start, end)
+        else:
+            slices = plan_slices(entity, start, end)
         gate = asyncio.Semaphore(self.max_slices_in_flight)
         done: asyncio.Queue[SliceResult | BaseException] = asyncio.Queue()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from .errors import (
     AuthError,
@@ -83,6 +84,15 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def loads(content: bytes) -> Any:
+    """JSON bytes -> data. orjson parses twice as fast as the standard library; what it refuses
+    (NaN, integers beyond 64 bits) goes to the standard library, which accepts them."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 class HttpClient:
@@ -162,9 +172,7 @@ class HttpClient:
             status = resp.status_code
             if 200 <= status < 300:
                 try:
-                    return Response(
-                        json.loads(content) if content else None, resp.headers, str(resp.request.url)
-                    )
+                    return Response(loads(content) if content else None, resp.headers, str(resp.request.url))
                 except ValueError:
                     # A body cut off mid-way (dropped connection behind a proxy) is worth a retry;
                     # a body that is consistently not JSON is a shape error once retries run out.

@@ -173,13 +173,22 @@ def to_batch(
     """Build one record batch: declared columns first, then the stamp columns (``_extracted_at``...)."""
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
+    parents: dict[str, list[Any]] = {}  # top-level values shared by nested paths (user.id, user.name)
     for column in columns:
         path = column.source_path
         if len(path) == 1:
             key = path[0]
             values = [r.get(key) for r in records]
         else:
-            values = [_dig(r, path) for r in records]
+            top = parents.get(path[0])
+            if top is None:
+                top = parents[path[0]] = [r.get(path[0]) for r in records]
+            if len(path) == 2:
+                leaf = path[1]
+                values = [v.get(leaf) if type(v) is dict else None for v in top]
+            else:
+                rest = path[1:]
+                values = [_dig(v, rest) for v in top]
         try:
             if column.convert:
                 convert = CONVERSIONS[column.convert]

@@ -9,6 +9,7 @@ week catches deletions). Time entries and expenses are facts windowed on ``spent
 
 from __future__ import annotations
 
+from connectors.core.describe import describe_columns
 from connectors.core.entity import (
     BODY,
     Entity,
@@ -21,6 +22,7 @@ from connectors.core.entity import (
     cols,
 )
 
+from .descriptions import DESCRIPTIONS
 from .quirks import explode_line_items
 
 PAGED = Paging(PagingKind.NEXT_LINK, size_param="per_page", size=2000, next_path="links.next")
@@ -341,3 +343,5 @@ ENTITIES: tuple[Entity, ...] = (
         "Uninvoiced hours, expenses and amounts per project and year.",
     ),
 )
+
+ENTITIES = describe_columns(ENTITIES, DESCRIPTIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -78,7 +79,7 @@ def test_run_through_dagster(
     finally:
         server.stop()
     out = capsys.readouterr().out
-    assert "done   raw/cl/entries" in out and "publish/team/hours" in out
+    assert re.search(r"done +raw/cl/entries", out) and "publish/team/hours" in out
     con = duckdb.connect("out.duckdb", read_only=True)
     rows = con.execute("SELECT count(*), sum(seconds) FROM hours").fetchone()
     con.close()

@@ -250,6 +250,9 @@ class DeclaredAPI:
                 headers["Link"] = f'<{url}>; rel="next"'
         elif paging.kind is PagingKind.NEXT_LINK and paging.next_path:
             _set_path(extra, tuple(paging.next_path.split(".")), None)
+        sizing = entity.window.sizing if entity.window else None
+        if sizing is not None:  # the number of records matching, which size probes read
+            _set_path(extra, tuple(sizing.count_path.split(".")), len(records))
         return self._wrap(entity, chunk, extra), headers
 
     @staticmethod

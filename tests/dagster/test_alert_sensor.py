@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.definitions import build_definitions
+from dagster_project.build import build_definitions
 from pipelines.loader import load_flows
 
 FLOW = """

@@ -11,18 +11,19 @@ import duckdb
 import httpx
 import pytest
 
-from connectors.core.entity import Partitioning
-from dagster_project.definitions import RANGE_END, RANGE_START, build_definitions, lookback_range
+from dagster_project.build import build_definitions
 from dagster_project.demo import demo_env
+from dagster_project.translator import RANGE_END, RANGE_START, TAG_WINDOW
 from pipelines.loader import SHIPPED, load_flows
 from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
 from sandbox.server import start_background
 
+from .helpers import failures, run_job
+
 ANCHOR = dt.date(2026, 6, 1)  # the sandbox's last generated day is the day before
 FIRST, LAST = "2026-05-11", "2026-05-13"  # a Monday to Wednesday: every user has entries
 INSTANCE: dg.DagsterInstance | None = None
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +55,8 @@ def instance():
 
 
 def run(defs: dg.Definitions, job: str, first: str, last: str):
-    return defs.resolve_job_def(job).execute_in_process(
-        instance=INSTANCE,
-        tags={RANGE_START: first, RANGE_END: last},
-        run_config=QUIET,
-        raise_on_error=False,
-    )
+    assert INSTANCE is not None
+    return run_job(defs, job, INSTANCE, first, last)
 
 
 def warehouse(table: str) -> list[dict]:
@@ -99,16 +96,16 @@ def test_definitions_load_without_credentials(defs: dg.Definitions, monkeypatch:
     repo = defs.get_repository_def()
     raw = [k for k in repo.assets_defs_by_key if k.path[0] == "raw"]
     assert len(raw) == 17
-    assert {job for job in repo.job_names if not job.startswith("__")} == {
-        "clockodo_warehouse",
-        "clockodo_warehouse__yearly",
-    }
-    assert repo.get_job("clockodo_warehouse").partitions_def.get_partition_key_for_timestamp(0) is not None
+    # one job per flow: its year-scoped sources run in it, before its steps
+    assert {job for job in repo.job_names if not job.startswith("__")} == {"clockodo_warehouse", "all_flows"}
     entries = repo.assets_defs_by_key[dg.AssetKey(["raw", "clockodo", "entries"])]
-    assert isinstance(entries.partitions_def, dg.DailyPartitionsDefinition)
+    assert isinstance(entries.partitions_def, dg.MonthlyPartitionsDefinition)
+    assert entries.partitions_def.get_partition_keys()[:2] == ["2024-01", "2024-02"]
     absences = repo.assets_defs_by_key[dg.AssetKey(["raw", "clockodo", "absences"])]
-    assert absences.partitions_def.get_partition_keys()[:2] == ["2024", "2025"]
+    assert absences.partitions_def is None  # every year staged inside; a run reads its years
     assert repo.assets_defs_by_key[dg.AssetKey(["raw", "clockodo", "users"])].partitions_def is None
+    policy = entries.node_def.retry_policy
+    assert policy is not None and policy.max_retries >= 1
 
 
 def test_missing_credentials_fail_the_run_with_the_env_var_names(
@@ -119,12 +116,8 @@ def test_missing_credentials_fail_the_run_with_the_env_var_names(
     monkeypatch.setenv("CLOCKODO_API_USER", "x@example.com")
     result = run(defs, "clockodo_warehouse", FIRST, FIRST)
     assert not result.success
-    messages = " ".join(
-        e.step_failure_data.error.message
-        for e in result.all_events
-        if e.is_step_failure and e.step_failure_data.error
-    )
-    assert "CLOCKODO_API_KEY" in messages
+    messages = " ".join(failures(result))
+    assert "CLOCKODO_API_KEY" in messages and "raw/clockodo/" in messages
 
 
 def test_partition_range_lands_every_entry_once_and_reruns_are_identical(env, defs: dg.Definitions) -> None:
@@ -164,28 +157,48 @@ def test_edits_and_deletions_show_after_rematerializing(env, defs: dg.Definition
     assert all(before[i] == after[i] for i in after if i != edited)
 
 
-def test_yearly_job(env, defs: dg.Definitions) -> None:
-    assert run(defs, "clockodo_warehouse__yearly", "2025", "2026").success
+def test_year_scoped_sources_keep_every_year(env, defs: dg.Definitions) -> None:
+    # A run over some May days reads 2026 and, on the first run, every year since partitions_start.
+    assert run(defs, "clockodo_warehouse", FIRST, LAST).success
     absences = warehouse("clockodo_absences")
-    assert absences and {r["date_since"].year for r in absences} <= {2025, 2026}
+    assert absences and {r["date_since"].year for r in absences} <= {2024, 2025, 2026}
     reports = warehouse("clockodo_user_reports")
-    assert {(r["year"]) for r in reports} == {2025, 2026}
+    assert {r["year"] for r in reports} == {2024, 2025, 2026}
+    mats = INSTANCE.fetch_materializations(dg.AssetKey(["raw", "clockodo", "user_reports"]), limit=1).records
+    assert mats[0].asset_materialization.metadata["read"].value == "years 2024, 2025, 2026"
+    # later runs re-read only the years of their window
+    assert run(defs, "clockodo_warehouse", FIRST, LAST).success
+    mats = INSTANCE.fetch_materializations(dg.AssetKey(["raw", "clockodo", "user_reports"]), limit=1).records
+    assert mats[0].asset_materialization.metadata["read"].value == "years 2026"
+
+
+def test_each_month_records_its_own_row_count(env, defs: dg.Definitions) -> None:
+    assert run(defs, "clockodo_warehouse", "2026-04-28", "2026-05-02").success
+    key = dg.AssetKey(["raw", "clockodo", "entries"])
+    counts = {
+        r.asset_materialization.partition: r.asset_materialization.metadata["dagster/row_count"].value
+        for r in INSTANCE.fetch_materializations(key, limit=10).records
+    }
+    april = len(api_entries(env, "2026-04-28T00:00:00Z", "2026-05-01T00:00:00Z"))
+    may = len(api_entries(env, "2026-05-01T00:00:00Z", "2026-05-03T00:00:00Z"))
+    assert counts == {"2026-04": april, "2026-05": may} and april != may
+    publish = INSTANCE.fetch_materializations(
+        dg.AssetKey(["publish", "clockodo_warehouse", "clockodo_entries"]), limit=10
+    ).records
+    assert {r.asset_materialization.metadata["dagster/row_count"].value for r in publish} == {april, may}
 
 
 def test_schedule_requests_the_lookback(defs: dg.Definitions) -> None:
-    flows = load_flows([SHIPPED / "clockodo.yaml"])
-    flow = flows.flows["clockodo_warehouse"]
     schedule = defs.resolve_schedule_def("clockodo_warehouse_schedule")
     assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Europe/Berlin"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     when = dt.datetime(2026, 3, 10, 6, tzinfo=dt.UTC)
     with dg.build_schedule_context(scheduled_execution_time=when) as context:
         requests = schedule.evaluate_tick(context).run_requests
-    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2026-02-07", "2026-03-10")]
-    assert lookback_range(flow, Partitioning.YEARLY, when) == ("2025", "2026")
-    yearly = defs.resolve_schedule_def("clockodo_warehouse__yearly_schedule")
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
-        requests = yearly.evaluate_tick(context).run_requests
-    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2025", "2026")]
+    # the months of the last 31 days as the partition range, the days themselves exactly
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END], r.tags[TAG_WINDOW]) for r in requests] == [
+        ("2026-02", "2026-03", "2026-02-07..2026-03-11")
+    ]
 
 
 def test_all_shipped_flows_load_every_entity_once() -> None:
@@ -195,7 +208,8 @@ def test_all_shipped_flows_load_every_entity_once() -> None:
     for connector, count in (("clockodo", 17), ("clockify", 20), ("harvest", 25)):
         assert len({e for c, e in raw if c == connector}) == count
     entries = repo.assets_defs_by_key[dg.AssetKey(["raw", "harvest", "time_entries"])]
-    assert isinstance(entries.partitions_def, dg.DailyPartitionsDefinition)
-    reports = repo.assets_defs_by_key[dg.AssetKey(["raw", "harvest", "report_time_clients"])]
-    assert isinstance(reports.partitions_def, dg.TimeWindowPartitionsDefinition)
+    assert isinstance(entries.partitions_def, dg.MonthlyPartitionsDefinition)
+    assert (
+        repo.assets_defs_by_key[dg.AssetKey(["raw", "harvest", "report_time_clients"])].partitions_def is None
+    )
     assert repo.assets_defs_by_key[dg.AssetKey(["raw", "clockify", "users"])].partitions_def is None

@@ -10,12 +10,14 @@ import httpx
 import openpyxl
 import pytest
 
-from dagster_project.definitions import RANGE_END, RANGE_START, build_definitions
+from dagster_project.build import build_definitions
 from dagster_project.demo import demo_env
 from pipelines.loader import FlowError, load_flows
 from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
 from sandbox.server import start_background
+
+from .helpers import days
 
 FLOW = """
 connections:
@@ -53,7 +55,7 @@ def test_excel_upsert_through_dagster(sandbox, tmp_path: Path) -> None:
     path.write_text(FLOW)
     defs = build_definitions(load_flows([path]), data_dir=str(tmp_path / "data"))
     job = defs.resolve_job_def("export")
-    tags = {RANGE_START: "2026-05-11", RANGE_END: "2026-05-12"}
+    tags = days("2026-05-11", "2026-05-12")
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(instance=instance, tags=tags, run_config=quiet).success

@@ -13,19 +13,17 @@ import httpx
 import pytest
 
 from connectors.core.ratelimit import LIMITERS
-from dagster_project.definitions import RANGE_END, RANGE_START, build_definitions, flow_groups, job_name
+from dagster_project.build import build_definitions
 from dagster_project.demo import demo_env
 from pipelines.loader import SHIPPED, load_flows
 from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
 from sandbox.server import start_background
 
+from .helpers import failures, run_job
+
 TODAY = dt.datetime.now(dt.UTC).date()
-RANGE = {
-    "daily": ((TODAY - dt.timedelta(days=6)).isoformat(), TODAY.isoformat()),
-    "yearly": (str(TODAY.year), str(TODAY.year)),
-}
-QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+FIRST = (TODAY - dt.timedelta(days=6)).isoformat()
 EXAMPLES = [
     "clockodo_billing",
     "all_time_entries",
@@ -54,22 +52,8 @@ def env(sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 
 def run_flow(defs: dg.Definitions, flows, name: str, instance) -> None:
-    flow = flows.flows[name]
-    for kind in flow_groups(name, flow, flows):
-        first, last = RANGE[kind.value]
-        job = defs.resolve_job_def(job_name(name, kind))
-        result = job.execute_in_process(
-            instance=instance,
-            tags={RANGE_START: first, RANGE_END: last},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-        errors = [
-            e.step_failure_data.error.message
-            for e in result.all_events
-            if e.is_step_failure and e.step_failure_data.error
-        ]
-        assert result.success, errors
+    result = run_job(defs, name, instance, FIRST, TODAY.isoformat())
+    assert result.success, failures(result)
 
 
 def table(name: str) -> list[dict]:
@@ -87,7 +71,7 @@ def clockodo_entry_ids(sandbox) -> list[int]:
         "X-ClockodoApiKey": "sandbox-key",
         "X-Clockodo-External-Application": "t;t@t.de",
     }
-    since, until = f"{RANGE['daily'][0]}T00:00:00Z", f"{TODAY + dt.timedelta(days=1)}T00:00:00Z"
+    since, until = f"{FIRST}T00:00:00Z", f"{TODAY + dt.timedelta(days=1)}T00:00:00Z"
     body = httpx.get(
         sandbox.base_url + "/clockodo/api/v2/entries",
         headers=headers,

@@ -1,4 +1,4 @@
-"""Shared test data and fakes for the Excel, Google Sheets and BigQuery writer tests."""
+"""Shared test data and Google emulators (``sandbox.google``) for the Excel, Sheets and BigQuery writer tests."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from gspread.http_client import HTTPClient
 
-from tests.fakes.bigquery import FakeBigQuery
-from tests.fakes.sheets import FakeSheets
+from destinations.google_sheets import endpoint_http_client
+from sandbox.google import BigQueryEmulator, SheetsEmulator, serve_threaded
 
 D = dt.date.fromisoformat
 UTC = dt.UTC
@@ -68,14 +69,19 @@ def typed() -> pa.Table:
 
 # -- Google Sheets -----------------------------------------------------------------------------
 @pytest.fixture
-def sheets() -> Iterator[FakeSheets]:
-    with FakeSheets() as fake:
-        yield fake
+def sheets() -> Iterator[SheetsEmulator]:
+    with serve_threaded(SheetsEmulator()) as emulator:
+        yield emulator
+
+
+def local_http(sheets: SheetsEmulator) -> type[HTTPClient]:
+    """gspread's HTTP client class, sending Google's URLs to the emulator (the writer's own redirect)."""
+    return endpoint_http_client(sheets.url)
 
 
 @pytest.fixture
-def sheets_client(sheets: FakeSheets) -> gspread.Client:
-    return gspread.Client(auth=AnonymousCredentials(), http_client=sheets.http_client_class())
+def sheets_client(sheets: SheetsEmulator) -> gspread.Client:
+    return gspread.Client(auth=AnonymousCredentials(), http_client=local_http(sheets))
 
 
 class Sleeps(list[float]):
@@ -98,13 +104,13 @@ def sleeps() -> Sleeps:
 
 # -- BigQuery ----------------------------------------------------------------------------------
 @pytest.fixture
-def bq() -> Iterator[FakeBigQuery]:
-    with FakeBigQuery() as fake:
-        yield fake
+def bq() -> Iterator[BigQueryEmulator]:
+    with serve_threaded(BigQueryEmulator()) as emulator:
+        yield emulator
 
 
 @pytest.fixture
-def bq_client(bq: FakeBigQuery) -> bigquery.Client:
+def bq_client(bq: BigQueryEmulator) -> bigquery.Client:
     return bigquery.Client(
         project="proj", credentials=AnonymousCredentials(), client_options={"api_endpoint": bq.url}
     )
@@ -121,7 +127,7 @@ def private_key_pem() -> str:
 
 
 def service_account_key(pem: str, token_uri: str, email: str = SERVICE_ACCOUNT) -> str:
-    """A service-account key file's JSON, whose token endpoint is a local fake."""
+    """A service-account key file's JSON, whose token endpoint is a local emulator."""
     return json.dumps(
         {
             "type": "service_account",
@@ -136,7 +142,7 @@ def service_account_key(pem: str, token_uri: str, email: str = SERVICE_ACCOUNT) 
 
 
 @pytest.fixture
-def key_file(tmp_path: Path, private_key_pem: str, sheets: FakeSheets) -> Path:
+def key_file(tmp_path: Path, private_key_pem: str, sheets: SheetsEmulator) -> Path:
     path = tmp_path / "key.json"
     path.write_text(service_account_key(private_key_pem, sheets.url + "/token"))
     return path

@@ -1,4 +1,4 @@
-"""BigQuery writer through google-cloud-bigquery against the local fake: load jobs, MERGE, schema, auth."""
+"""BigQuery writer through google-cloud-bigquery against the local BigQuery emulator: load jobs, MERGE, schema, auth."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from destinations.base import (
 )
 from destinations.bigquery import BigQueryTarget, BigQueryWriter
 from destinations.bigquery_schema import merge_scope
+from sandbox.google import BigQueryEmulator
+from sandbox.google.bigquery_engine import JobFailed, merge_on_false, translate
 from tests.destinations.conftest import BIG_ID, SERVICE_ACCOUNT, entries, service_account_key, typed
-from tests.fakes.bigquery import FakeBigQuery
-from tests.fakes.bigquery_engine import JobFailed, merge_on_false, translate
 
 D = dt.date.fromisoformat
 TARGET = BigQueryTarget("proj", "reporting", "entries", location="EU", partition_column="day")
@@ -39,22 +39,22 @@ def writer(bq_client: bigquery.Client) -> BigQueryWriter:
     return BigQueryWriter(client=bq_client)
 
 
-def rows(bq: FakeBigQuery, table: str = "entries") -> list[tuple]:
+def rows(bq: BigQueryEmulator, table: str = "entries") -> list[tuple]:
     return [(r["id"], r["day"], r["note"]) for r in bq.rows("proj", "reporting", table, order_by="id")]
 
 
-def uploads(bq: FakeBigQuery, kind: str) -> int:
+def uploads(bq: BigQueryEmulator, kind: str) -> int:
     return bq.count(
         lambda r: r.path.startswith("/upload/") and r.arg("uploadType") == kind and r.method == "POST"
     )
 
 
-def staging_left(bq: FakeBigQuery) -> list[str]:
+def staging_left(bq: BigQueryEmulator) -> list[str]:
     return [t for t in bq.table_names("proj", "reporting") if "staging" in t]
 
 
 def test_first_write_creates_dataset_and_table_with_an_explicit_schema(
-    bq: FakeBigQuery, writer: BigQueryWriter
+    bq: BigQueryEmulator, writer: BigQueryWriter
 ) -> None:
     result = writer.write(TARGET, typed(), "replace")
     assert result.rows_written == 3 and uploads(bq, "multipart") == 1
@@ -78,7 +78,7 @@ def test_first_write_creates_dataset_and_table_with_an_explicit_schema(
     assert not bq.count(lambda r: r.path.endswith("/insertAll"))  # never streaming inserts
 
 
-def test_types_round_trip(bq: FakeBigQuery, writer: BigQueryWriter, bq_client: bigquery.Client) -> None:
+def test_types_round_trip(bq: BigQueryEmulator, writer: BigQueryWriter, bq_client: bigquery.Client) -> None:
     data = typed()
     writer.write(TARGET, data, "replace")
     back = sorted((dict(r) for r in bq_client.list_rows("proj.reporting.entries")), key=lambda r: r["id"])
@@ -89,14 +89,16 @@ def test_types_round_trip(bq: FakeBigQuery, writer: BigQueryWriter, bq_client: b
     assert back[2]["id"] == BIG_ID and isinstance(back[0]["amount"], decimal.Decimal)
 
 
-def test_replace_twice_truncates(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_replace_twice_truncates(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, entries([1, 2, 3], ["2024-01-01"] * 3), "replace")
     result = writer.write(TARGET, entries([4], ["2024-01-05"]), "replace")
     assert result.rows_deleted == 3 and rows(bq) == [(4, D("2024-01-05"), "entry 4")]
     assert bq.table_meta("proj", "reporting", "entries")["timePartitioning"]["field"] == "day"
 
 
-def test_scoped_replace_is_one_merge_that_deletes_the_scope(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_scoped_replace_is_one_merge_that_deletes_the_scope(
+    bq: BigQueryEmulator, writer: BigQueryWriter
+) -> None:
     writer.write(
         TARGET, entries([1, 2, 3, 4], ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03"]), "replace"
     )
@@ -124,7 +126,7 @@ def test_scoped_replace_is_one_merge_that_deletes_the_scope(bq: FakeBigQuery, wr
     assert empty.rows_deleted == 1 and [r[0] for r in rows(bq)] == [1, 2, 5]
 
 
-def test_scope_on_a_timestamp_column_with_date_bounds(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_scope_on_a_timestamp_column_with_date_bounds(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     target = BigQueryTarget("proj", "reporting", "events")
     at = pa.timestamp("us", tz="UTC")
     data = pa.table(
@@ -141,7 +143,7 @@ def test_scope_on_a_timestamp_column_with_date_bounds(bq: FakeBigQuery, writer: 
     assert [r["id"] for r in bq.rows("proj", "reporting", "events", order_by="id")] == [1, 3]
 
 
-def test_append_adds_new_columns(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_append_adds_new_columns(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, entries([1], ["2024-01-01"]), "append")
     more = entries([2], ["2024-01-02"]).append_column("billable", pa.array([True]))
     writer.write(TARGET, more.drop_columns(["note"]), "append")
@@ -152,7 +154,7 @@ def test_append_adds_new_columns(bq: FakeBigQuery, writer: BigQueryWriter) -> No
     ]
 
 
-def test_upsert_merges_on_the_key_without_duplicates(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_upsert_merges_on_the_key_without_duplicates(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, entries([1, 2, 3], ["2024-01-01"] * 3), "upsert", ["id"])
     assert bq.table_meta("proj", "reporting", "entries")["clustering"] == {"fields": ["id"]}
     incoming = pa.table({"id": pa.array([4, 2, 2], pa.int64()), "note": ["four", "two", "two again"]})
@@ -167,7 +169,7 @@ def test_upsert_merges_on_the_key_without_duplicates(bq: FakeBigQuery, writer: B
     assert staging_left(bq) == []
 
 
-def test_empty_replace_is_refused_unless_allowed(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_empty_replace_is_refused_unless_allowed(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, entries([1], ["2024-01-01"]), "replace")
     with pytest.raises(EmptyReplaceError):
         writer.write(TARGET, entries([], []), "replace")
@@ -176,7 +178,7 @@ def test_empty_replace_is_refused_unless_allowed(bq: FakeBigQuery, writer: BigQu
     assert rows(bq) == []
 
 
-def test_limits_are_checked_before_loading(bq: FakeBigQuery, bq_client: bigquery.Client) -> None:
+def test_limits_are_checked_before_loading(bq: BigQueryEmulator, bq_client: bigquery.Client) -> None:
     small = BigQueryWriter(
         client=bq_client, limits=Limits("BigQuery", max_rows=2, max_columns=3, max_cell_chars=8)
     )
@@ -189,7 +191,7 @@ def test_limits_are_checked_before_loading(bq: FakeBigQuery, bq_client: bigquery
     assert uploads(bq, "multipart") == uploads(bq, "resumable") == 0
 
 
-def test_resumable_upload_for_large_files(bq: FakeBigQuery, bq_client: bigquery.Client) -> None:
+def test_resumable_upload_for_large_files(bq: BigQueryEmulator, bq_client: bigquery.Client) -> None:
     writer = BigQueryWriter(client=bq_client, multipart_max_bytes=0)
     writer.write(TARGET, entries([1, 2], ["2024-01-01"] * 2), "upsert", ["id"])
     assert uploads(bq, "resumable") == 1 and uploads(bq, "multipart") == 0
@@ -197,7 +199,9 @@ def test_resumable_upload_for_large_files(bq: FakeBigQuery, bq_client: bigquery.
     assert [r[0] for r in rows(bq)] == [1, 2]
 
 
-def test_type_conflict_names_the_column_and_loads_nothing(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_type_conflict_names_the_column_and_loads_nothing(
+    bq: BigQueryEmulator, writer: BigQueryWriter
+) -> None:
     writer.write(TARGET, entries([1], ["2024-01-01"]), "replace")
     clash = pa.table(
         {"id": pa.array([2], pa.int64()), "day": [D("2024-01-02")], "note": pa.array([5], pa.int64())}
@@ -210,7 +214,7 @@ def test_type_conflict_names_the_column_and_loads_nothing(bq: FakeBigQuery, writ
         writer.write(TARGET, widened, "append")  # FLOAT64 into INT64 would lose data
 
 
-def test_ints_widen_into_float_columns(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_ints_widen_into_float_columns(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, pa.table({"id": [1], "day": [D("2024-01-01")], "hours": [1.5]}), "replace")
     writer.write(
         TARGET,
@@ -221,7 +225,9 @@ def test_ints_widen_into_float_columns(bq: FakeBigQuery, writer: BigQueryWriter)
     assert [r["hours"] for r in bq.rows("proj", "reporting", "entries", order_by="id")] == [1.5, 2.0]
 
 
-def test_a_failed_merge_leaves_the_table_and_drops_staging(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_a_failed_merge_leaves_the_table_and_drops_staging(
+    bq: BigQueryEmulator, writer: BigQueryWriter
+) -> None:
     writer.write(TARGET, entries([1, 2], ["2024-01-01"] * 2), "upsert", ["id"])
     bq.inject(400, when=lambda r: b"MERGE INTO" in r.body, message="Query exceeded resource limits")
     with pytest.raises(DestinationError, match="resource limits"):
@@ -230,7 +236,7 @@ def test_a_failed_merge_leaves_the_table_and_drops_staging(bq: FakeBigQuery, wri
     assert staging_left(bq) == []
 
 
-def test_a_failed_upload_halfway_leaves_the_table(bq: FakeBigQuery, bq_client: bigquery.Client) -> None:
+def test_a_failed_upload_halfway_leaves_the_table(bq: BigQueryEmulator, bq_client: bigquery.Client) -> None:
     writer = BigQueryWriter(client=bq_client, multipart_max_bytes=0)
     writer.write(TARGET, entries([1], ["2024-01-01"]), "replace")
     bq.inject(400, when=lambda r: r.method == "PUT", message="upload interrupted")
@@ -239,7 +245,7 @@ def test_a_failed_upload_halfway_leaves_the_table(bq: FakeBigQuery, bq_client: b
     assert rows(bq) == [(1, D("2024-01-01"), "entry 1")]
 
 
-def test_a_failed_load_job_is_atomic(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_a_failed_load_job_is_atomic(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     writer.write(TARGET, entries([1], ["2024-01-01"]), "append")
     bad = entries([2], ["2024-01-02"]).append_column("late", pa.array([1]))
     bq.engine.evolve = _refuse  # type: ignore[method-assign]  # the job fails after the upload
@@ -266,14 +272,14 @@ def test_target_validation(writer: BigQueryWriter) -> None:
 
 
 # -- credentials -------------------------------------------------------------------------------
-def test_missing_permission_names_the_roles(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_missing_permission_names_the_roles(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     bq.allowed = {"someone-else@example.com"}
     with pytest.raises(DestinationAuthError, match=r"BigQuery Data Editor.*BigQuery Job User"):
         writer.write(TARGET, entries([1], ["2024-01-01"]), "replace")
 
 
 def test_service_account_key_from_the_environment(
-    bq: FakeBigQuery, tmp_path: Path, private_key_pem: str
+    bq: BigQueryEmulator, tmp_path: Path, private_key_pem: str
 ) -> None:
     key = tmp_path / "sa.json"
     key.write_text(service_account_key(private_key_pem, bq.url + "/token"))
@@ -317,7 +323,7 @@ def test_no_credentials_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
         BigQueryWriter(env={}).write(TARGET, entries([1], ["2024-01-01"]), "replace")
 
 
-def test_scope_rules(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
+def test_scope_rules(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
     scope = Scope("day", D("2024-01-01"), D("2024-01-02"))
     with pytest.raises(DestinationConfigError, match="only applies to mode 'replace'"):
         writer.write(TARGET, entries([1], ["2024-01-01"]), "upsert", ["id"], scope=scope)
@@ -326,8 +332,8 @@ def test_scope_rules(bq: FakeBigQuery, writer: BigQueryWriter) -> None:
     assert uploads(bq, "multipart") == uploads(bq, "resumable") == 0
 
 
-def test_the_fakes_on_false_shortcut_equals_a_real_merge() -> None:
-    """The fake runs MERGE ... ON FALSE as DELETE + INSERT (DuckDB would nested-loop it): same result."""
+def test_the_emulators_on_false_shortcut_equals_a_real_merge() -> None:
+    """The emulator runs MERGE ... ON FALSE as DELETE + INSERT (DuckDB would nested-loop it): same result."""
     sql, _ = translate(merge_scope("`p.d.t`", "`p.d.s`", ["id", "day"], "day"), "p")
     split = merge_on_false(sql)
     assert split is not None

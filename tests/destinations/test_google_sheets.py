@@ -1,4 +1,4 @@
-"""Google Sheets writer through gspread against the local fake: modes, atomicity, quota, auth, types."""
+"""Google Sheets writer through gspread against the local Sheets emulator: modes, atomicity, quota, auth, types."""
 
 from __future__ import annotations
 
@@ -21,15 +21,23 @@ from destinations.base import (
 )
 from destinations.google_sheets import SHEETS_LIMITS, SheetsTarget, SheetsWriter
 from destinations.throttle import RetryPolicy
-from tests.destinations.conftest import BIG_ID, SERVICE_ACCOUNT, Sleeps, entries, service_account_key, typed
-from tests.fakes.http import Request
-from tests.fakes.sheets import FakeSheets
+from sandbox.google import SheetsEmulator
+from sandbox.google.wire import Request
+from tests.destinations.conftest import (
+    BIG_ID,
+    SERVICE_ACCOUNT,
+    Sleeps,
+    entries,
+    local_http,
+    service_account_key,
+    typed,
+)
 
 D = dt.date.fromisoformat
 
 
 @pytest.fixture
-def sid(sheets: FakeSheets) -> str:
+def sid(sheets: SheetsEmulator) -> str:
     return sheets.create(tabs=("Summary",))
 
 
@@ -42,11 +50,11 @@ def target(sid: str, tab: str = "Entries") -> SheetsTarget:
     return SheetsTarget(sid, tab)
 
 
-def seen(sheets: FakeSheets, sid: str, tab: str = "Entries") -> list[list[str]]:
+def seen(sheets: SheetsEmulator, sid: str, tab: str = "Entries") -> list[list[str]]:
     return sheets.values(sid, tab)
 
 
-def ids(sheets: FakeSheets, sid: str) -> list[str]:
+def ids(sheets: SheetsEmulator, sid: str) -> list[str]:
     return [r[0] for r in seen(sheets, sid)[1:]]
 
 
@@ -55,7 +63,7 @@ def writes(r: Request) -> bool:
 
 
 def test_first_write_adds_a_tab_through_a_hidden_staging_tab(
-    sheets: FakeSheets, sid: str, writer: SheetsWriter
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
 ) -> None:
     result = writer.write(target(sid), entries([1, 2], ["2024-01-01", "2024-01-02"]), "replace")
     assert seen(sheets, sid) == [
@@ -74,7 +82,7 @@ def test_first_write_adds_a_tab_through_a_hidden_staging_tab(
 
 
 def test_replace_keeps_the_tab_its_id_and_position(
-    sheets: FakeSheets, sid: str, writer: SheetsWriter
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
 ) -> None:
     writer.write(target(sid), entries([1, 2, 3], ["2024-01-01"] * 3), "replace")
     before = sheets.tab(sid, "Entries").sheet_id
@@ -86,7 +94,9 @@ def test_replace_keeps_the_tab_its_id_and_position(
     assert sheets.titles(sid) == ["Summary", "Entries", "Later"]
 
 
-def test_scoped_replace_removes_only_the_scope(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_scoped_replace_removes_only_the_scope(
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
+) -> None:
     writer.write(
         target(sid),
         entries([1, 2, 3, 4], ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03"]),
@@ -112,7 +122,7 @@ def test_scoped_replace_removes_only_the_scope(sheets: FakeSheets, sid: str, wri
     assert len(seen(sheets, sid)) == 4  # the cleared row is empty, not stale
 
 
-def test_append_and_upsert(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_append_and_upsert(sheets: SheetsEmulator, sid: str, writer: SheetsWriter) -> None:
     writer.write(target(sid), entries([1, 2], ["2024-01-01"] * 2), "append")
     writer.write(target(sid), entries([3], ["2024-01-02"]), "append")
     assert ids(sheets, sid) == ["1", "2", "3"]
@@ -128,7 +138,9 @@ def test_append_and_upsert(sheets: FakeSheets, sid: str, writer: SheetsWriter) -
     ]
 
 
-def test_empty_replace_is_refused_unless_allowed(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_empty_replace_is_refused_unless_allowed(
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
+) -> None:
     writer.write(target(sid), entries([1], ["2024-01-01"]), "replace")
     with pytest.raises(EmptyReplaceError):
         writer.write(target(sid), entries([], []), "replace")
@@ -138,7 +150,7 @@ def test_empty_replace_is_refused_unless_allowed(sheets: FakeSheets, sid: str, w
 
 
 def test_limits_are_checked_before_any_write(
-    sheets: FakeSheets, sid: str, sheets_client: gspread.Client
+    sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client
 ) -> None:
     small = SheetsWriter(
         client=sheets_client, limits=Limits("Google Sheets", max_cells=26_010, max_cell_chars=5)
@@ -152,7 +164,7 @@ def test_limits_are_checked_before_any_write(
     assert (SHEETS_LIMITS.max_cells, SHEETS_LIMITS.max_cell_chars) == (10_000_000, 50_000)
 
 
-def test_staging_copy_must_fit_too(sheets: FakeSheets, sid: str, sheets_client: gspread.Client) -> None:
+def test_staging_copy_must_fit_too(sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client) -> None:
     SheetsWriter(client=sheets_client).write(target(sid), entries([1, 2], ["2024-01-01"] * 2), "replace")
     tight = SheetsWriter(client=sheets_client, limits=Limits("Google Sheets", max_cells=26_000 + 9 + 5))
     with pytest.raises(LimitExceededError, match="staging copy"):
@@ -160,7 +172,7 @@ def test_staging_copy_must_fit_too(sheets: FakeSheets, sid: str, sheets_client: 
 
 
 def test_a_failure_halfway_leaves_the_tab_as_it_was(
-    sheets: FakeSheets, sid: str, sheets_client: gspread.Client
+    sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client
 ) -> None:
     writer = SheetsWriter(client=sheets_client, chunk_cells=3)  # one row per values request
     writer.write(target(sid), entries([1, 2], ["2024-01-01"] * 2), "replace")
@@ -173,7 +185,7 @@ def test_a_failure_halfway_leaves_the_tab_as_it_was(
 
 
 def test_a_failed_swap_changes_nothing_and_the_next_write_cleans_up(
-    sheets: FakeSheets, sid: str, writer: SheetsWriter
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
 ) -> None:
     writer.write(target(sid), entries([1], ["2024-01-01"]), "replace")
     before = sheets.values(sid, "Entries")
@@ -189,7 +201,9 @@ def test_a_failed_swap_changes_nothing_and_the_next_write_cleans_up(
     assert sheets.titles(sid) == ["Summary", "Entries"] and ids(sheets, sid) == ["3"]
 
 
-def test_a_lost_swap_reply_is_not_applied_twice(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_a_lost_swap_reply_is_not_applied_twice(
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter
+) -> None:
     writer.write(target(sid), entries([1], ["2024-01-01"]), "replace")
     sheets.inject(503, when=lambda r: b"copyPaste" in r.body, after=True)
     writer.write(target(sid), entries([1, 2], ["2024-01-01"] * 2), "replace")
@@ -198,7 +212,7 @@ def test_a_lost_swap_reply_is_not_applied_twice(sheets: FakeSheets, sid: str, wr
 
 
 def test_retries_5xx_and_429_with_backoff(
-    sheets: FakeSheets, sid: str, writer: SheetsWriter, sleeps: Sleeps
+    sheets: SheetsEmulator, sid: str, writer: SheetsWriter, sleeps: Sleeps
 ) -> None:
     sheets.inject(500, when=lambda r: r.method == "PUT")
     sheets.inject(429, when=lambda r: r.method == "PUT", headers={"Retry-After": "7"})
@@ -208,7 +222,7 @@ def test_retries_5xx_and_429_with_backoff(
 
 
 def test_gives_up_after_the_retry_budget(
-    sheets: FakeSheets, sid: str, sheets_client: gspread.Client, sleeps: Sleeps
+    sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client, sleeps: Sleeps
 ) -> None:
     writer = SheetsWriter(
         client=sheets_client, retry=RetryPolicy(attempts=3), sleep=sleeps, clock=sleeps.clock
@@ -220,7 +234,7 @@ def test_gives_up_after_the_retry_budget(
 
 
 def test_write_quota_is_respected(
-    sheets: FakeSheets, sid: str, sheets_client: gspread.Client, sleeps: Sleeps
+    sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client, sleeps: Sleeps
 ) -> None:
     writer = SheetsWriter(
         client=sheets_client, chunk_cells=3, writes_per_minute=3, sleep=sleeps, clock=sleeps.clock
@@ -232,7 +246,7 @@ def test_write_quota_is_respected(
     assert result.extra["throttled_s"] == pytest.approx(120.0)
 
 
-def test_values_are_what_a_person_expects(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_values_are_what_a_person_expects(sheets: SheetsEmulator, sid: str, writer: SheetsWriter) -> None:
     writer.write(target(sid), typed(), "replace")
     assert seen(sheets, sid)[1:] == [
         [
@@ -253,7 +267,7 @@ def test_values_are_what_a_person_expects(sheets: FakeSheets, sid: str, writer: 
     assert raw[1][1] == 45322 and raw[1][6] is True and raw[1][4] == 12.34
 
 
-def test_types_round_trip_through_read_back(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_types_round_trip_through_read_back(sheets: SheetsEmulator, sid: str, writer: SheetsWriter) -> None:
     data = typed()
     writer.write(target(sid), data, "replace")
     first = sheets.values(sid, "Entries", "UNFORMATTED_VALUE")
@@ -265,7 +279,7 @@ def test_types_round_trip_through_read_back(sheets: FakeSheets, sid: str, writer
     assert shown[1][1] == "2024-01-31" and shown[4] == ["7", "", "", "", "", "", "", "x"]
 
 
-def test_updated_at_column_and_note(sheets: FakeSheets, sid: str, sheets_client: gspread.Client) -> None:
+def test_updated_at_column_and_note(sheets: SheetsEmulator, sid: str, sheets_client: gspread.Client) -> None:
     SheetsWriter(client=sheets_client, updated_at="column").write(
         target(sid), entries([1], ["2024-01-01"]), "replace"
     )
@@ -308,9 +322,11 @@ def test_a_broken_key_never_shows_its_content(sid: str, private_key_pem: str) ->
     assert "AAAA" not in str(info.value)
 
 
-def test_an_unshared_spreadsheet_names_the_account_to_share_with(sheets: FakeSheets, key_file: Path) -> None:
+def test_an_unshared_spreadsheet_names_the_account_to_share_with(
+    sheets: SheetsEmulator, key_file: Path
+) -> None:
     sid = sheets.create(tabs=("Summary",), editors={"someone@example.com"})
-    writer = SheetsWriter(credentials=str(key_file), http_client=sheets.http_client_class())
+    writer = SheetsWriter(credentials=str(key_file), http_client=local_http(sheets))
     with pytest.raises(DestinationAuthError, match=rf"{SERVICE_ACCOUNT} may not edit.*Share") as info:
         writer.write(target(sid), entries([1], ["2024-01-01"]), "replace")
     assert "PRIVATE KEY" not in str(info.value)
@@ -324,19 +340,19 @@ def test_an_unshared_spreadsheet_names_the_account_to_share_with(sheets: FakeShe
     )
 
 
-def test_env_key_path_missing_spreadsheet_and_rejected_key(sheets: FakeSheets, key_file: Path) -> None:
+def test_env_key_path_missing_spreadsheet_and_rejected_key(sheets: SheetsEmulator, key_file: Path) -> None:
     writer = SheetsWriter(
-        env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, http_client=sheets.http_client_class()
+        env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, http_client=local_http(sheets)
     )
     with pytest.raises(DestinationConfigError, match=rf"not found \(404\).*{SERVICE_ACCOUNT}"):
         writer.write(target("x" * 44), entries([1], ["2024-01-01"]), "replace")
     sheets.rejected_accounts.add(SERVICE_ACCOUNT)
-    fresh = SheetsWriter(credentials=str(key_file), http_client=sheets.http_client_class())
+    fresh = SheetsWriter(credentials=str(key_file), http_client=local_http(sheets))
     with pytest.raises(DestinationAuthError, match="invalid_grant"):
         fresh.write(target(sheets.create()), entries([1], ["2024-01-01"]), "replace")
 
 
-def test_scope_rules(sheets: FakeSheets, sid: str, writer: SheetsWriter) -> None:
+def test_scope_rules(sheets: SheetsEmulator, sid: str, writer: SheetsWriter) -> None:
     scope = Scope("day", D("2024-01-01"), D("2024-01-02"))
     with pytest.raises(DestinationConfigError, match="only applies to mode 'replace'"):
         writer.write(target(sid), entries([1], ["2024-01-01"]), "append", scope=scope)

@@ -1,6 +1,6 @@
-"""Cell state of the fake Google Sheets server: spreadsheets, tabs, values, formats, notes, metadata.
+"""Cell state of the Google Sheets emulator: spreadsheets, tabs, values, formats, notes, metadata.
 
-Behaviour follows the public Sheets v4 reference where tests can observe it: A1 ranges, grid
+Behaviour follows the public Sheets v4 reference where a client can observe it: A1 ranges, grid
 limits (writing outside the grid is a 400; 10 million cells per spreadsheet), RAW vs USER_ENTERED
 input (USER_ENTERED turns "=1+1" into a formula and "0012" into 12, RAW keeps text), rendering
 (FORMATTED_VALUE applies number formats such as ``yyyy-mm-dd``; UNFORMATTED_VALUE gives serials),
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import HttpError
+from .wire import HttpError
 
 EPOCH = dt.datetime(1899, 12, 30)
 MAX_CELLS = 10_000_000
@@ -235,7 +235,7 @@ def user_entered(value: Any) -> Any:
 
 def unformatted(value: Any) -> Any:
     if isinstance(value, Formula):
-        return "#NAME?"  # the fake does not evaluate formulas
+        return "#NAME?"  # the emulator does not evaluate formulas
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value

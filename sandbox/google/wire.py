@@ -1,13 +1,17 @@
-"""A tiny threaded HTTP server for wire-level fakes: routing, a request log and injected faults.
+"""The request-handling core shared by the Google emulators: requests, replies, errors, faults, tokens.
 
-A fake subclasses ``FakeServer`` and implements ``handle(request) -> Response``. Tests can:
+An emulator subclasses ``Emulator`` and implements ``handle(request) -> Response`` (the Google API)
+and ``admin(request) -> Response`` (``/_admin/...`` reads, not part of any Google API). It knows no
+transport: ``sandbox.google.serving`` gives it one, an ASGI app for the sandbox server or a threaded
+``http.server`` for tests. Whatever serves it, an emulator offers:
 
-* read ``server.requests`` (method, path, query, parsed JSON body) to count and inspect calls;
-* ``server.inject(status, when=..., skip=n, times=k)`` to make matching requests fail, e.g. the
-  third values write with a 500, or every request after the tenth with a 429 and ``Retry-After``;
-  ``after=True`` applies the request first and then fails it (the reply is lost, the change is not).
+* ``requests``: the request log (method, path, query, headers, body), to count and inspect calls;
+* ``inject(status, when=..., skip=n, times=k)``: make matching requests fail, e.g. the third values
+  write with a 500, or every request after the tenth with a 429 and ``Retry-After``; ``after=True``
+  applies the request first and then fails it (the reply is lost, the change is not);
+* ``POST /token``: an OAuth token endpoint for service-account JWTs (see ``Emulator``).
 
-The server binds 127.0.0.1 on a free port and runs in a daemon thread; use it as a context manager.
+Requests are applied one at a time under ``lock``: a state change is whole, as in the real services.
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ import contextlib
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs
+
+ADMIN_PREFIX = "/_admin/"
 
 
 @dataclass
 class Request:
     method: str
-    path: str  # unquoted
+    path: str  # below the emulator's root, unquoted
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-case
     body: bytes
+    base_url: str = ""  # where the emulator is served (scheme://host[:port][/mount]); for absolute links
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -110,68 +117,29 @@ class Fault:
         return True
 
 
-class FakeServer:
-    """Also an OAuth token endpoint (``POST /token``) for service-account JWTs: point a key's
-    ``token_uri`` at ``<url>/token`` and the Google auth library gets a bearer token from here, whose
-    e-mail ``caller()`` returns. Accounts in ``rejected_accounts`` get ``invalid_grant``."""
+class Emulator:
+    """The shared core. Also an OAuth token endpoint (``POST /token``) for service-account JWTs:
+    point a key's ``token_uri`` at ``<url>/token`` and the Google auth library gets a bearer token
+    from here, whose e-mail ``caller()`` returns. Accounts in ``rejected_accounts`` get
+    ``invalid_grant``. Requests without a bearer token are anonymous (``caller() is None``).
 
-    def __init__(self) -> None:
+    ``request_log_size`` bounds the log (``None``: keep everything, as tests want); bodies longer
+    than ``logged_body_bytes`` are logged cut short, so a long-lived sandbox does not keep every
+    upload. ``url`` is set by a threaded server (tests); a mounted emulator learns its address from
+    each request (``Request.base_url``).
+    """
+
+    def __init__(self, request_log_size: int | None = None, logged_body_bytes: int | None = None) -> None:
         self.tokens: dict[str, str] = {}  # access token -> service account e-mail
         self.rejected_accounts: set[str] = set()
-        self.requests: list[Request] = []
+        self.requests: deque[Request] = deque(maxlen=request_log_size)
+        self.logged_body_bytes = logged_body_bytes
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                request = Request(
-                    method=self.command,
-                    path=unquote(parts.path),
-                    query=parse_qs(parts.query, keep_blank_values=True),
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                )
-                response = fake.dispatch(request)
-                data, headers = response.encoded()
-                self.send_response(response.status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        self.url = ""
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        """Release what the emulator holds (nothing here; BigQuery closes its database)."""
 
     def inject(
         self,
@@ -193,8 +161,15 @@ class FakeServer:
             return sum(1 for r in self.requests if when(r))
 
     def dispatch(self, request: Request) -> Response:
+        """Answer one request: admin reads directly; API calls logged, faults first, then ``handle``."""
         with self.lock:  # one request at a time: state changes are whole, like the real services
-            self.requests.append(request)
+            if request.path.startswith(ADMIN_PREFIX):
+                return self._answer(self.admin, request)
+            limit = self.logged_body_bytes
+            if limit is not None and len(request.body) > limit:
+                self.requests.append(replace(request, body=request.body[:limit]))
+            else:
+                self.requests.append(request)
             for fault in self.faults:
                 if fault.fires(request):
                     if fault.after:
@@ -203,13 +178,22 @@ class FakeServer:
                     return Response(
                         fault.status, error_body(fault.status, fault.message), dict(fault.headers)
                     )
-            try:
-                return self.handle(request)
-            except HttpError as exc:
-                return Response(exc.status, error_body(exc.status, exc.message, exc.reason), exc.headers)
+            if request.path == "/token" and request.method == "POST":
+                return self.issue_token(request)
+            return self._answer(self.handle, request)
+
+    @staticmethod
+    def _answer(handler: Callable[[Request], Response], request: Request) -> Response:
+        try:
+            return handler(request)
+        except HttpError as exc:
+            return Response(exc.status, error_body(exc.status, exc.message, exc.reason), exc.headers)
 
     def handle(self, request: Request) -> Response:
         raise NotImplementedError
+
+    def admin(self, request: Request) -> Response:
+        raise HttpError(404, f"no admin endpoint {request.method} {request.path}")
 
     def issue_token(self, request: Request) -> Response:
         form = parse_qs(request.body.decode())
@@ -219,7 +203,7 @@ class FakeServer:
             claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         except (IndexError, ValueError):
             return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT."})
-        email = claims.get("iss", "")  # the fake trusts the claim; it does not check the signature
+        email = claims.get("iss", "")  # the emulator trusts the claim; it does not check the signature
         if email in self.rejected_accounts:
             return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
         token = "ya29.fake-" + uuid.uuid4().hex
@@ -235,3 +219,11 @@ class FakeServer:
         if email is None:
             raise HttpError(401, "Request had invalid authentication credentials.", "authError")
         return email
+
+
+def limit_arg(request: Request, default: int = 100) -> int:
+    """The ``limit`` query parameter of an admin read: how many rows to show."""
+    text = request.arg("limit") or str(default)
+    if not text.isdigit():
+        raise HttpError(400, f"limit must be a non-negative integer, got {text!r}")
+    return int(text)

@@ -1,17 +1,26 @@
-"""A local BigQuery v2 REST server for google-cloud-bigquery, with table state in DuckDB.
+"""The BigQuery API v2 emulator: the subset google-cloud-bigquery uses, with table state in DuckDB.
 
-Point the real client at it::
+Served by ``couplet sandbox`` at ``/google/bigquery`` (the real API: ``https://bigquery.googleapis.com``)
+and by a threaded server in tests. Point the real client at it::
 
     bigquery.Client(project="p", credentials=AnonymousCredentials(),
-                    client_options={"api_endpoint": fake.url})
+                    client_options={"api_endpoint": "http://127.0.0.1:8765/google/bigquery"})
 
-Implemented: datasets insert/get; tables insert/get/patch/delete; tabledata.list; jobs insert
-(query), jobs get, getQueryResults (with paging); load jobs through multipart uploads and through
-resumable uploads (POST opens a session, PUTs send chunks, 308 until the last byte); the token
-endpoint for service-account keys (see ``FakeServer``). ``allowed`` restricts callers to some
+(or set ``BIGQUERY_EMULATOR_HOST`` to that URL). Implemented: datasets insert/get; tables
+insert/get/patch/delete; tabledata.list; jobs insert (query), jobs get, getQueryResults (with
+paging); load jobs through multipart uploads and through resumable uploads (POST opens a session,
+PUTs send chunks, 308 until the last byte); the token endpoint for service-account keys (see
+``wire.Emulator``). Any project id is accepted. ``allowed`` restricts callers to some
 service-account e-mails (403 "Access Denied" for others, like a missing IAM role). Jobs run to
 completion when they are inserted; a failed job is DONE with an ``errorResult``, as in BigQuery.
-Other endpoints answer 400 so a test notices what the fake does not do.
+Other endpoints answer 400 so a client notices what the emulator does not do (streaming inserts,
+dataset listing, copy/extract jobs, legacy SQL, DDL).
+
+Admin reads (not part of the BigQuery API; no auth, no faults, not logged):
+
+* ``GET /_admin/tables``: every table with its ``row_count`` and schema (staging tables included);
+* ``GET /_admin/tables/{project}/{dataset}/{table}[?limit=100]``: the same for one table plus its
+  first ``limit`` ``rows`` as JSON objects (dates ISO, decimals as text).
 """
 
 from __future__ import annotations
@@ -22,31 +31,35 @@ import json
 import uuid
 from typing import Any
 
-from .bigquery_engine import Engine, JobFailed, legacy
-from .http import FakeServer, HttpError, Request, Response
+from .bigquery_engine import Engine, JobFailed, TableMeta, legacy
+from .wire import Emulator, HttpError, Request, Response, limit_arg
 
 _V2 = "/bigquery/v2/projects/"
 _UPLOAD = "/upload/bigquery/v2/projects/"
 
 
-class FakeBigQuery(FakeServer):
-    def __init__(self, location: str = "US") -> None:
+class BigQueryEmulator(Emulator):
+    def __init__(
+        self, location: str = "US", request_log_size: int | None = None, logged_body_bytes: int | None = None
+    ) -> None:
+        super().__init__(request_log_size, logged_body_bytes)
         self.engine = Engine()
         self.location = location
         self.jobs: dict[str, dict[str, Any]] = {}
         self.results: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
         self.allowed: set[str] | None = None
-        super().__init__()
 
     def close(self) -> None:
-        super().close()
-        self.engine.con.close()
-        # Drop the last references too: duckdb's bindings complain about objects alive at exit.
-        self.engine.con = None  # type: ignore[assignment]
-        self.results.clear()
+        with self.lock, self.engine.lock:
+            if self.engine.con is None:
+                return
+            self.engine.con.close()
+            # Drop the last references too: duckdb's bindings complain about objects alive at exit.
+            self.engine.con = None  # type: ignore[assignment]
+            self.results.clear()
 
-    # -- test helpers ----------------------------------------------------------------------
+    # -- helpers for tests and the demo ----------------------------------------------------
     def rows(
         self, project: str, dataset: str, table: str, order_by: str | None = None
     ) -> list[dict[str, Any]]:
@@ -64,10 +77,42 @@ class FakeBigQuery(FakeServer):
     def table_meta(self, project: str, dataset: str, table: str) -> dict[str, Any]:
         return self.engine.table_resource(self.engine.tables[(project, dataset, table)])
 
+    # -- admin reads -----------------------------------------------------------------------
+    def admin(self, request: Request) -> Response:
+        parts = request.path.removeprefix("/_admin/").split("/")
+        if request.method != "GET" or parts[0] != "tables" or len(parts) not in (1, 4):
+            raise HttpError(404, f"no admin endpoint {request.method} {request.path}; try GET /_admin/tables")
+        with self.engine.lock:
+            if len(parts) == 1:
+                metas = [self.engine.tables[k] for k in sorted(self.engine.tables)]
+                return Response(200, {"tables": [self._summary(m) for m in metas]})
+            meta = self.engine.tables.get((parts[1], parts[2], parts[3]))
+            if meta is None:
+                known = [".".join(k) for k in sorted(self.engine.tables)]
+                raise HttpError(404, f"no table {'.'.join(parts[1:])}; known: {known}")
+            names = [f["name"] for f in meta.fields]
+            rows = self.engine.rows(meta, limit_arg(request))
+            return Response(
+                200,
+                {
+                    **self._summary(meta),
+                    "rows": [dict(zip(names, map(_plain, r), strict=True)) for r in rows],
+                },
+            )
+
+    def _summary(self, meta: TableMeta) -> dict[str, Any]:
+        resource = self.engine.table_resource(meta)
+        return {
+            "project": meta.project,
+            "dataset": meta.dataset,
+            "table": meta.table,
+            "row_count": int(resource["numRows"]),
+            "schema": {f["name"]: f["type"] for f in meta.fields},
+            "location": resource["location"],
+        }
+
     # -- HTTP ------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
-        if request.path == "/token":
-            return self.issue_token(request)
         caller = self.caller(request)
         if self.allowed is not None and caller not in self.allowed:
             raise HttpError(403, f"Access Denied: User {caller or 'anonymous'} does not have permission "
@@ -76,7 +121,7 @@ class FakeBigQuery(FakeServer):
         if request.path.startswith(_UPLOAD):
             return self._upload(request)
         if not request.path.startswith(_V2):
-            raise HttpError(404, f"no such endpoint in the fake: {request.path}")
+            raise HttpError(404, f"no such endpoint in the emulator: {request.path}")
         parts = request.path[len(_V2) :].split("/")
         project, rest = parts[0], parts[1:]
         with self.engine.lock:
@@ -105,7 +150,7 @@ class FakeBigQuery(FakeServer):
             return Response(200, self._job(rest[1]))
         if len(rest) == 2 and rest[0] == "queries" and m == "GET":
             return Response(200, self._query_results(project, rest[1], request))
-        raise HttpError(400, f"not implemented in the fake: {m} {request.path}")
+        raise HttpError(400, f"not implemented in the emulator: {m} {request.path}")
 
     def _dataset(self, project: str, dataset: str) -> None:
         if (project, dataset) not in self.engine.datasets:
@@ -116,7 +161,7 @@ class FakeBigQuery(FakeServer):
         table = body["tableReference"]["tableId"]
         if (project, dataset, table) in self.engine.tables:
             raise HttpError(409, f"Already Exists: Table {project}:{dataset}.{table}", "duplicate")
-        extra = {
+        extra: dict[str, Any] = {
             k: body[k]
             for k in ("timePartitioning", "clustering", "expirationTime", "labels", "description")
             if k in body
@@ -146,7 +191,7 @@ class FakeBigQuery(FakeServer):
                 out["pageToken"] = str(start + size)
             return Response(200, out)
         if rest:
-            raise HttpError(400, f"not implemented in the fake: {request.method} {request.path}")
+            raise HttpError(400, f"not implemented in the emulator: {request.method} {request.path}")
         if request.method == "GET":
             return Response(200, self.engine.table_resource(meta))
         if request.method == "DELETE":
@@ -165,7 +210,7 @@ class FakeBigQuery(FakeServer):
                 if k in body:
                     meta.extra[k] = body[k]
             return Response(200, self.engine.table_resource(meta))
-        raise HttpError(400, f"not implemented in the fake: {request.method} {request.path}")
+        raise HttpError(400, f"not implemented in the emulator: {request.method} {request.path}")
 
     # -- jobs ------------------------------------------------------------------------------
     def _job(self, job_id: str) -> dict[str, Any]:
@@ -193,7 +238,7 @@ class FakeBigQuery(FakeServer):
             elif "query" in config:
                 stats["query"] = self._query(project, ref["jobId"], config["query"])
             else:
-                raise JobFailed("invalid", "the fake runs load and query jobs only")
+                raise JobFailed("invalid", "the emulator runs load and query jobs only")
         except JobFailed as exc:
             status["errorResult"] = {"reason": exc.reason, "message": exc.message}
             status["errors"] = [status["errorResult"]]
@@ -204,7 +249,7 @@ class FakeBigQuery(FakeServer):
 
     def _query(self, project: str, job_id: str, config: dict[str, Any]) -> dict[str, Any]:
         if config.get("useLegacySql"):
-            raise JobFailed("invalidQuery", "the fake speaks standard SQL only")
+            raise JobFailed("invalidQuery", "the emulator speaks standard SQL only")
         default = (config.get("defaultDataset") or {}).get("projectId", project)
         result = self.engine.query(config["query"], config.get("queryParameters", []), default)
         self.results[job_id] = result
@@ -248,7 +293,7 @@ class FakeBigQuery(FakeServer):
         if kind == "resumable" and request.method == "POST":
             upload_id = uuid.uuid4().hex
             self.uploads[upload_id] = {"meta": request.json(), "data": bytearray(), "project": project}
-            location = f"{self.url}{_UPLOAD}{project}/jobs?uploadType=resumable&upload_id={upload_id}"
+            location = f"{request.base_url}{_UPLOAD}{project}/jobs?uploadType=resumable&upload_id={upload_id}"
             return Response(200, b"", {"Location": location})
         if kind == "resumable" and request.method == "PUT":
             session = self.uploads.get(request.arg("upload_id") or "")
@@ -263,7 +308,7 @@ class FakeBigQuery(FakeServer):
                 return Response(
                     200, self._run_job(session["project"], session["meta"], bytes(session["data"]))
                 )
-        raise HttpError(400, f"not implemented in the fake: upload {kind} {request.method}")
+        raise HttpError(400, f"not implemented in the emulator: upload {kind} {request.method}")
 
 
 def _multipart(request: Request) -> tuple[dict[str, Any], bytes]:
@@ -279,6 +324,21 @@ def _multipart(request: Request) -> tuple[dict[str, Any], bytes]:
         _, _, body = part.partition(b"\r\n\r\n")
         bodies.append(body[:-2] if body.endswith(b"\r\n") else body)
     return json.loads(bodies[0]), bodies[1]
+
+
+def _plain(value: Any) -> Any:
+    """A DuckDB value as plain JSON for the admin reads: ISO dates, decimals as text, base64 bytes."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)  # Decimal, UUID
 
 
 # -- JSON rows as the REST API sends them -----------------------------------------------------

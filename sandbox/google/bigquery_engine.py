@@ -1,4 +1,4 @@
-"""Table state of the fake BigQuery server, kept in DuckDB, with BigQuery's rules where tests look.
+"""Table state of the BigQuery emulator, kept in DuckDB, with BigQuery's rules where a client can see them.
 
 * Tables live in an in-memory DuckDB database as ``"<project>.<dataset>"."<table>"``; their BigQuery
   metadata (schema with legacy type names as the API returns them, partitioning, clustering,
@@ -189,15 +189,19 @@ class Engine:
                 old["mode"] = "NULLABLE"
         meta.modified_ms = _now_ms()
 
+    def _count(self, relation: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+        return int(row[0]) if row else 0
+
     # -- load jobs -------------------------------------------------------------------------
     def load(self, config: dict[str, Any], data: bytes) -> dict[str, Any]:
         ref = config["destinationTable"]
         key = (ref["projectId"], ref["datasetId"], ref["tableId"])
         what = f"{key[0]}:{key[1]}.{key[2]}"
         if config.get("sourceFormat") != "PARQUET":
-            raise JobFailed("invalid", "the fake loads PARQUET only")
+            raise JobFailed("invalid", "the emulator loads PARQUET only")
         if config.get("autodetect"):
-            raise JobFailed("invalid", "the fake does not autodetect; send a schema")
+            raise JobFailed("invalid", "the emulator does not autodetect; send a schema")
         if (key[0], key[1]) not in self.datasets:
             raise JobFailed("notFound", f"Not found: Dataset {key[0]}:{key[1]}")
         fd, path = tempfile.mkstemp(suffix=".parquet")
@@ -229,15 +233,15 @@ class Engine:
             if meta is None:
                 if config.get("createDisposition") == "CREATE_NEVER":
                     raise JobFailed("notFound", f"Not found: Table {what}")
-                extra = {k: config[k] for k in ("timePartitioning", "clustering") if k in config}
+                extra: dict[str, Any] = {
+                    k: config[k] for k in ("timePartitioning", "clustering") if k in config
+                }
                 meta = self.create_table(*key, fields, extra)
             elif write == "WRITE_TRUNCATE":
                 extra = dict(meta.extra)
                 self.drop_table(key)
                 meta = self.create_table(*key, fields, extra)
-            elif (
-                write == "WRITE_EMPTY" and self.con.execute(f"SELECT count(*) FROM {meta.sql}").fetchone()[0]
-            ):  # type: ignore[index]
+            elif write == "WRITE_EMPTY" and self._count(meta.sql):
                 raise JobFailed("duplicate", f"Already Exists: Table {what}")
             else:
                 self.evolve(
@@ -310,9 +314,10 @@ class Engine:
             "dml": {"INSERT": inserted, "DELETE": deleted},
         }
 
-    def rows(self, meta: TableMeta) -> list[tuple[Any, ...]]:
+    def rows(self, meta: TableMeta, limit: int | None = None) -> list[tuple[Any, ...]]:
         cols = ", ".join(q(f["name"]) for f in meta.fields)
-        return self.con.execute(f"SELECT {cols} FROM {meta.sql}").fetchall()
+        cut = "" if limit is None else f" LIMIT {int(limit)}"
+        return self.con.execute(f"SELECT {cols} FROM {meta.sql}{cut}").fetchall()
 
 
 # -- SQL translation -------------------------------------------------------------------------
@@ -325,10 +330,10 @@ def translate(sql: str, default_project: str) -> tuple[str, str]:
     head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if head not in _KINDS:
         raise JobFailed(
-            "invalidQuery", f"the fake runs {', '.join(_KINDS)} statements only, not {head or 'nothing'}"
+            "invalidQuery", f"the emulator runs {', '.join(_KINDS)} statements only, not {head or 'nothing'}"
         )
     if ";" in sql.strip().rstrip(";"):
-        raise JobFailed("invalidQuery", "the fake runs one statement per query")
+        raise JobFailed("invalidQuery", "the emulator runs one statement per query")
 
     def replace(m: re.Match[str]) -> str:
         if m[1] is not None:
@@ -357,7 +362,7 @@ _ON_FALSE = re.compile(
 def merge_on_false(sql: str) -> tuple[str | None, str] | None:
     """``MERGE ... ON FALSE`` matches no row: every source row is inserted and every target row the
     BY SOURCE clause selects is deleted. DuckDB plans it as a nested-loop full join (rows x rows), so
-    the fake runs the same effect as DELETE then INSERT in one transaction. Other shapes: ``None``."""
+    the emulator runs the same effect as DELETE then INSERT in one transaction. Other shapes: ``None``."""
     m = _ON_FALSE.fullmatch(" ".join(sql.split()))
     if m is None:
         return None

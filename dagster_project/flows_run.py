@@ -1,0 +1,172 @@
+"""``couplet flows run``: run flows now, through Dagster, in this process.
+
+One run for all the flows asked for (their own job for one flow, ``all_flows`` narrowed to their
+assets for several), so a source they share is read once. Runs are recorded in the Dagster
+instance under ``DAGSTER_HOME`` (default ``data/dagster_home``), so the UI shows them. Progress is
+printed per asset as it finishes (the run's event log is read by cursor: only new records), then a
+table of every asset with its status, rows and seconds, and each failure's cause. The exit code is
+1 when anything failed. A failed run sends the flows' alerts from here: Dagster's run-failure
+sensors only see runs launched through a code location, not runs started in process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from connectors.core.extract import next_month
+from pipelines.loader import Catalog
+
+from .runs import RunFollower, op_map, send_alerts
+from .translator import (
+    ALL_FLOWS_JOB,
+    TAG_ALERTED,
+    TAG_FLOWS,
+    TAG_WINDOW,
+    flow_assets,
+    label,
+    lookback_window,
+    window_tags,
+)
+
+POLL_SECONDS = 0.25
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The instance under ``DAGSTER_HOME`` (default ``data/dagster_home``), created on first use."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.get()
+
+
+def run_window(
+    catalog: Catalog, names: list[str], start: str | None, end: str | None, now: dt.datetime
+) -> tuple[dt.date, dt.date]:
+    """Days ``[start, end)`` of the run: the ones given, or the flows' look-back."""
+    flows = [catalog.flow_file.flows[n] for n in names]
+    first_allowed = catalog.flow_file.settings.partitions_start
+    if start or end:
+        today = now.date()
+        first = _day(start, "--start") if start else today - dt.timedelta(days=31)
+        after = _day(end, "--end") if end else today + dt.timedelta(days=1)
+        if after <= first:
+            raise ValueError(f"--end must be after --start (got {start} .. {end})")
+        if first < first_allowed:
+            raise ValueError(
+                f"--start {first} is before the first partition, {first_allowed}: set settings.partitions_start "
+                "in a flow file to an earlier day to read further back"
+            )
+    else:
+        first, after = lookback_window(flows, catalog.flow_file, now)
+        first = max(first, first_allowed)
+    return first, min(after, next_month(now.astimezone(dt.UTC).date()))
+
+
+def _day(value: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{flag} {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def run_flows(
+    names: list[str],
+    catalog: Catalog,
+    start: str | None = None,
+    end: str | None = None,
+    *,
+    instance: dg.DagsterInstance | None = None,
+    out=None,
+) -> int:
+    """Run ``names`` in one Dagster run; print progress and a table; 0 when everything succeeded."""
+    from .build import build_definitions
+
+    out = out or sys.stdout
+    now = dt.datetime.now(dt.UTC)
+    flow_file = catalog.flow_file
+    flows = {n: flow_file.flows[n] for n in names}
+    assets = [flow_assets(n, f, flow_file) for n, f in flows.items()]
+    paths = list(dict.fromkeys(p for a in assets for p in a.paths))
+    partitioned = any(a.partitioned for a in assets)
+    first, after = run_window(catalog, names, start, end, now)
+    tags = {TAG_FLOWS: ",".join(names), TAG_ALERTED: "by the couplet CLI"}
+    tags.update(window_tags(first, after) if partitioned else {TAG_WINDOW: f"{first}..{after}"})
+    defs = build_definitions(catalog)
+    job = defs.resolve_job_def(names[0] if len(names) == 1 else ALL_FLOWS_JOB)
+    inst = instance or local_instance()
+    run_id = str(uuid.uuid4())
+    days = f" [{first} .. {after - dt.timedelta(days=1)}]" if partitioned else ""
+    print(f"run {', '.join(names)}{days}: {len(paths)} asset(s), run {run_id[:8]}", file=out, flush=True)
+    outcome: dict[str, object] = {}
+
+    def execute() -> None:
+        try:
+            outcome["result"] = job.execute_in_process(
+                instance=inst,
+                run_id=run_id,
+                tags=tags,
+                asset_selection=[dg.AssetKey(p) for p in paths] if len(names) > 1 else None,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            )
+        except Exception as exc:  # a run that could not even start: say why
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=execute, daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    follower = RunFollower(inst, run_id, op_map(paths))
+    while True:
+        alive = thread.is_alive()
+        if inst.get_run_by_id(run_id) is not None:
+            for asset, o in follower.poll():
+                rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
+                print(f"  {o.status:7} {asset}  {rows}  {o.seconds:6.1f}s", file=out, flush=True)
+                if o.cause:
+                    print(_indent(o.cause), file=sys.stderr, flush=True)
+        if not alive:
+            break
+        time.sleep(POLL_SECONDS)
+    if "error" in outcome:
+        print(f"couplet: error: the run could not start: {outcome['error']}", file=sys.stderr)
+        return 1
+    follower.finish(label(p) for p in paths)
+    result = outcome.get("result")
+    ok = bool(getattr(result, "success", False)) and not follower.failures()
+    _table(follower, [label(p) for p in paths], out)
+    took = time.perf_counter() - started
+    print(f"\n{'ok' if ok else 'FAILED'}: run {run_id} in {took:.1f}s", file=out)
+    if not ok:
+        run = inst.get_run_by_id(run_id)
+        if run is not None:
+            problems = send_alerts(
+                flows, run, follower.failures(), os.environ.get("COUPLET_UI_URL", ""), by_cli=True
+            )
+            for problem in problems:
+                print(f"couplet: alert not delivered: {problem}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _indent(text: str) -> str:
+    return "\n".join("          " + line for line in text.splitlines())
+
+
+def _table(follower: RunFollower, planned: list[str], out) -> None:
+    width = max((len(a) for a in planned), default=10)
+    print(f"\n{'asset'.ljust(width)}  {'status':8} {'rows':>10}  {'seconds':>8}", file=out)
+    for asset in planned:
+        o = follower.outcomes[asset]
+        rows = f"{o.rows:,}" if o.rows is not None else "-"
+        print(f"{asset.ljust(width)}  {o.status:8} {rows:>10}  {o.seconds:8.1f}", file=out)
+    for asset, cause in follower.failures():
+        print(f"\n{asset} failed:\n{_indent(cause)}", file=out)

@@ -1,0 +1,151 @@
+"""``publish/<flow>/<output>``: land a source or a step result in a destination, mode-aware.
+
+An output of a daily source has its source's monthly partitions and replaces exactly the months
+of the run (``_window_start`` in scope); an output of a year-scoped source, a dimension or a step
+writes the whole table. ``append_new`` goes through the ledger: only rows never sent before are
+appended, recorded after the destination confirmed. Each materialization carries the target, the
+rows written and deleted, and the output's column schema and row count.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from destinations.base import Mode, ParquetSource, Scope
+from pipelines.ledger import Ledger
+from pipelines.loader import Catalog
+from pipelines.outputs import describe, landing
+from pipelines.staging import Staging, partition_keys
+
+from .failures import reported
+from .raw import column_schema
+from .resources import CoupletResource, monthly_partitions
+from .steps import result_path
+from .translator import Kind, entity_of, kind_of, label, publish_path, raw_path, step_path, write_mode
+
+
+def _step_schema(catalog: Catalog, flow_name: str, step: str) -> dg.TableSchema:
+    planned = next(p for p in catalog.plan(flow_name) if p.name == step)
+    return dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in planned.columns])
+
+
+def build_publish_asset(
+    flow_name: str, index: int, catalog: Catalog, secrets: Sequence[str]
+) -> dg.AssetsDefinition:
+    flow_file = catalog.flow_file
+    flow = flow_file.flows[flow_name]
+    output = flow.outputs[index]
+    path = publish_path(flow_name, output.output_name)
+    where = describe(output)
+    mode = write_mode(output)
+    loc = ["flows", flow_name, "outputs", index]
+    context_lines = [
+        f"flow {flow_name}",
+        f"output -> {where}",
+        f"{catalog.locate(loc)} {'.'.join(map(str, loc))}",
+    ]
+    from_source = output.from_ in flow.sources
+    if from_source:
+        spec = flow.sources[output.from_]
+        entity = entity_of(flow_file, flow, output.from_)
+        keys = tuple(output.primary_key or entity.primary_key)
+        upstream = dg.AssetKey(raw_path(spec.connection, spec.entity))
+        schema = column_schema(entity)
+        monthly = kind_of(entity) is Kind.MONTHLY
+    else:
+        keys = tuple(output.primary_key or ())
+        upstream = dg.AssetKey(step_path(flow_name, output.from_))
+        schema = _step_schema(catalog, flow_name, output.from_)
+        monthly = False
+    partitions = monthly_partitions(flow_file.settings.partitions_start) if monthly else None
+    pool_hint = getattr(output.to.settings, "path", None)
+
+    @dg.asset(
+        key=dg.AssetKey(path),
+        group_name=flow_name,
+        kinds={output.to.kind},
+        deps=[upstream],
+        description=f"{label(upstream.path)} -> {where} ({output.mode})",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        metadata={
+            "target": where,
+            "mode": output.mode,
+            "primary_key": ", ".join(keys),
+            "dagster/column_schema": schema,
+            **({"path": dg.MetadataValue.path(str(pool_hint))} if pool_hint else {}),
+        },
+    )
+    def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
+        with reported(label(path), context_lines, secrets):
+            staging: Staging = couplet.staging
+            scope = None
+            if from_source:
+                if monthly:
+                    tw = context.partition_time_window
+                    first, after = tw.start.date(), tw.end.date()
+                    data = staging.source(spec.connection, entity, partition_keys(entity, first, after))
+                    scope = Scope("_window_start", first, after) if mode is Mode.REPLACE else None
+                    months = list(context.partition_keys)
+                    for k in months:
+                        rows = staging.rows(spec.connection, entity.name, k)
+                        context.add_asset_metadata({"dagster/row_count": rows}, partition_key=k)
+                else:
+                    data = staging.source(spec.connection, entity)
+            else:
+                file = result_path(couplet.data_dir, flow_name, output.from_)
+                if not file.exists():
+                    raise dg.Failure(
+                        description=f"{label(path)}: step {output.from_!r} has no result yet: "
+                        f"materialize {label(step_path(flow_name, output.from_))} first"
+                    )
+                data = ParquetSource((str(file),), pq.read_schema(file).remove_metadata())
+            return publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly)
+
+    return _publish
+
+
+def publish(
+    data_dir: str,
+    flow_name: str,
+    output,  # pipelines.config.Output
+    data: ParquetSource,
+    mode: Mode,
+    keys: tuple[str, ...],
+    scope: Scope | None,
+    partitioned: bool,
+) -> dg.MaterializeResult:
+    """Write one output (through the ledger for append_new) and describe what landed."""
+    exactly_once = output.mode == "append_new"
+    ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
+    extra: dict[str, object] = {}
+    written: ParquetSource | pa.Table = data
+    if ledger is not None:
+        fresh = ledger.new_rows(data, keys)
+        extra = {"rows_new": fresh.num_rows, "rows_already_sent": data.to_table().num_rows - fresh.num_rows}
+        written = fresh
+    # Built here, not at load time: credentials are read when a run needs them.
+    result = landing(output, partitioned=partitioned).write(
+        written, mode, keys, scope, output.allow_empty or exactly_once
+    )
+    if ledger is not None and isinstance(written, pa.Table):
+        # Only after the destination confirmed the write: a failed write sends again next run.
+        ledger.record(written, keys)
+    metadata: dict[str, object] = {
+        "target": result.target,
+        **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
+        "mode": output.mode,
+        "rows_written": result.rows_written,
+        "rows_deleted": result.rows_deleted,
+        "seconds": round(result.duration_s, 3),
+        "scope": str(scope) if scope else "whole target",
+        **extra,
+    }
+    total = result.extra.get("rows_total")
+    if isinstance(total, int):
+        metadata["rows_in_target"] = total
+    if not partitioned:  # the table's rows when the writer knows them, else what this run wrote
+        metadata["dagster/row_count"] = total if isinstance(total, int) else result.rows_written
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,303 @@
+"""``raw/<connection>/<entity>``: extract an entity and stage it, once per refresh.
+
+One asset per (connection, entity), whichever flows read it. Daily-windowed entities are monthly
+partitioned; a run re-reads the days of its ``couplet/window`` inside its months (the look-back of a
+schedule), or whole months (a backfill from the UI). Year-scoped entities keep every year since
+``partitions_start`` staged: a run reads the years its window touches (last and this year on a
+schedule), plus any year not staged yet, or the ``years`` / ``full_refresh`` of its run config.
+
+Read once per refresh: when another run already materialized the same window of this asset after
+this run was requested (two flows sharing a source in one run of ``couplet flows run``, or a
+second schedule ticking at the same minute), the staged data is as fresh as asked, so the asset
+reuses it instead of asking the API again, and says which run it reused.
+
+Every materialization reports rows, pages, requests, retries, throttled seconds, what was read and
+a preview; each month partition gets its own ``dagster/row_count``; the primary key is checked.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from connectors.core.entity import Entity, Partitioning, Source
+from connectors.core.extract import staged_schema
+from connectors.core.settings import resolve_settings
+from pipelines.config import Connection
+from pipelines.loader import Catalog
+from pipelines.staging import StageReport, Staging, partition_keys, stage_entity
+
+from .failures import reported, retry_policy
+from .resources import CoupletResource, monthly_partitions
+from .translator import Kind, kind_of, label, parse_window, raw_path, stable_digest
+
+PK_CHECK = "primary_key_unique_not_null"
+PREVIEW_ROWS = 5
+PREVIEW_COLUMNS = 12
+
+
+class RawConfig(dg.Config):
+    """Run configuration of a raw asset."""
+
+    full_refresh: bool = False  # read everything: all changes (change capture), all years (year-scoped)
+    years: list[int] = []  # year-scoped entities: exactly these years
+
+
+def preview(table: pa.Table) -> dg.MetadataValue:
+    cols = table.column_names[:PREVIEW_COLUMNS]
+    head = table.select(cols).slice(0, PREVIEW_ROWS).to_pylist()
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in cols])
+    records = [dg.TableRecord({c: "" if r[c] is None else str(r[c])[:80] for c in cols}) for r in head]
+    return dg.MetadataValue.table(records, schema)
+
+
+def column_schema(entity: Entity) -> dg.TableSchema:
+    descriptions = {c.name: c.description for c in entity.columns}
+    stamps = {
+        "_extracted_at": "When couplet read the record (UTC).",
+        "_window_start": "First day of the partition the record belongs to.",
+        "_window_end": "Day after the last day of the record's partition.",
+    }
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                f.name, str(f.type), description=descriptions.get(f.name) or stamps.get(f.name, "")
+            )
+            for f in staged_schema(entity)
+        ]
+    )
+
+
+def key_check(files: Sequence[str], entity: Entity) -> dg.AssetCheckResult:
+    """Primary key unique and not null over the staged partitions of this run."""
+    keys = entity.primary_key
+    required = [c.name for c in entity.columns if c.name in keys and not c.nullable]
+    if not files:
+        return dg.AssetCheckResult(check_name=PK_CHECK, passed=True, metadata={"rows": 0})
+    q = lambda c: '"' + c + '"'  # noqa: E731
+    with duckdb.connect() as con:
+        rel = con.read_parquet(list(files), union_by_name=True)
+        rel.create_view("staged")
+        row = con.execute(
+            f"SELECT count(*) FROM staged WHERE {' OR '.join(q(c) + ' IS NULL' for c in required) or 'false'}"
+        ).fetchone()
+        nulls = row[0] if row else 0
+        row = con.execute(
+            f"SELECT count(*) FROM (SELECT {', '.join(map(q, keys))} FROM staged GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()
+        dupes = row[0] if row else 0
+    return dg.AssetCheckResult(
+        check_name=PK_CHECK,
+        passed=nulls == 0 and dupes == 0,
+        metadata={"primary_key": ", ".join(keys), "null_keys": nulls, "duplicate_keys": dupes},
+    )
+
+
+def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """Days this run reads of a monthly asset: its months, narrowed to the run's window if any."""
+    tw = context.partition_time_window
+    start, end = tw.start.date(), tw.end.date()
+    window = parse_window(context.run.tags)
+    if window is not None and context.run.tags.get("couplet/window"):
+        start, end = max(start, window[0]), min(end, window[1])
+    return start, max(start, end)
+
+
+def _years(
+    entity: Entity, first_year: int, staging: Staging, conn: str, tags: dict, config: RawConfig
+) -> list[int]:
+    this = dt.datetime.now(dt.UTC).year
+    earliest = entity.window.earliest if entity.window and entity.window.earliest else None
+    first = max(first_year, earliest.year if earliest else first_year)
+    if config.years:
+        return sorted({y for y in config.years if y <= this + 1})
+    every = set(range(first, this + 1))
+    if config.full_refresh:
+        return sorted(every)
+    window = parse_window(tags)
+    wanted = (
+        set(range(window[0].year, (window[1] - dt.timedelta(days=1)).year + 1))
+        if window
+        else {this - 1, this}
+    )
+    staged = {p.stem for p in staging.files(conn, entity.name)}
+    wanted |= {y for y in every if str(y) not in staged}  # complete on the first run
+    return sorted(y for y in wanted if first <= y <= this)
+
+
+def _runs_of(years: list[int]) -> list[tuple[int, int]]:
+    """Consecutive years as (first, last) runs: one extraction each."""
+    out: list[tuple[int, int]] = []
+    for y in years:
+        if out and out[-1][1] == y - 1:
+            out[-1] = (out[-1][0], y)
+        else:
+            out.append((y, y))
+    return out
+
+
+def _covers(theirs: str, ours: str) -> bool:
+    """Whether a read described as ``theirs`` includes ``ours`` (days, years or everything)."""
+    if theirs == ours:
+        return True
+    if theirs.startswith("years ") and ours.startswith("years "):
+        return set(ours[6:].split(", ")) <= set(theirs[6:].split(", "))
+    if ".." in theirs and ".." in ours:
+        (a, b), (c, d) = theirs.split(".."), ours.split("..")
+        return a <= c and d <= b  # ISO dates compare as text
+    return False
+
+
+def _reuse(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, keys: list[str] | None, read: str
+) -> dg.EventLogRecord | None:
+    """A materialization of the same reads by another run since this run was requested, if any."""
+    instance = context.instance
+    record = instance.get_run_record_by_id(context.run.run_id)
+    if record is None:
+        return None
+    found = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=keys, after_timestamp=record.create_timestamp.timestamp()
+        ),
+        limit=1000,
+    ).records
+    covered: dict[str | None, dg.EventLogRecord] = {}
+    for rec in found:
+        mat = rec.asset_materialization
+        if rec.run_id == context.run.run_id or mat is None:
+            continue
+        if _covers(str(getattr(mat.metadata.get("read"), "value", "")), read):
+            covered.setdefault(mat.partition, rec)
+    wanted: list[str | None] = list(keys) if keys else [None]
+    if all(k in covered for k in wanted):
+        return covered[wanted[0]]
+    return None
+
+
+def build_raw_asset(
+    name: str, conn: Connection, source: Source, entity: Entity, catalog: Catalog, secrets: Sequence[str]
+) -> dg.AssetsDefinition:
+    path = raw_path(name, entity.name)
+    key = dg.AssetKey(path)
+    kind = kind_of(entity)
+    start_day = catalog.flow_file.settings.partitions_start
+    partitions = monthly_partitions(start_day) if kind is Kind.MONTHLY else None
+    env, literals = conn.setting_values()
+    where = [
+        f"{catalog.locate(['flows', f, 'sources', s])} flows.{f}.sources.{s}"
+        for f, flow in catalog.flow_file.flows.items()
+        for s, spec in flow.sources.items()
+        if spec.connection == name and spec.entity == entity.name
+    ]
+
+    @dg.asset(
+        key=key,
+        group_name=name,
+        kinds={source.name, "parquet"},
+        description=entity.description,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        check_specs=[
+            dg.AssetCheckSpec(
+                PK_CHECK,
+                asset=key,
+                description=f"primary key ({', '.join(entity.primary_key)}) unique and not null",
+            )
+        ],
+        metadata={
+            "dagster/column_schema": column_schema(entity),
+            "connector": source.name,
+            "primary_key": ", ".join(entity.primary_key),
+            "partitioned_by": {Partitioning.DAILY: "month", Partitioning.YEARLY: "year (inside)"}.get(
+                entity.partitioning, "none"
+            ),
+        },
+        code_version=stable_digest(entity, env, literals),
+        retry_policy=retry_policy(catalog.flow_file.settings),
+    )
+    def _raw(
+        context: dg.AssetExecutionContext, config: RawConfig, couplet: CoupletResource
+    ) -> dg.MaterializeResult:
+        with reported(label(path), [f"connection {name} ({source.name})", *where], secrets):
+            return _materialize(context, config, couplet.staging)
+
+    def _materialize(
+        context: dg.AssetExecutionContext, config: RawConfig, staging: Staging
+    ) -> dg.MaterializeResult:
+        started = time.perf_counter()
+        keys: list[str] | None = None
+        spans: list[tuple[dt.date | None, dt.date | None]] = [(None, None)]
+        if entity.partitioning is Partitioning.DAILY:
+            first, after = _days(context)
+            read = f"{first.isoformat()}..{after.isoformat()}"
+            keys, spans = list(context.partition_keys), [(first, after)]
+        elif entity.partitioning is Partitioning.YEARLY:
+            years = _years(entity, start_day.year, staging, name, dict(context.run.tags), config)
+            read = "years " + ", ".join(map(str, years))
+            spans = [(dt.date(a, 1, 1), dt.date(b + 1, 1, 1)) for a, b in _runs_of(years)]
+        else:
+            read = "all"
+        reused = None if config.full_refresh or config.years else _reuse(context, key, keys, read)
+        if reused is not None:
+            report = StageReport(mode=f"reused from run {reused.run_id}")
+            context.log.info(
+                f"{label(path)} {read}: staged by run {reused.run_id} after this run was requested; reused"
+            )
+        else:
+            settings = resolve_settings(source, env, literals)
+            report = StageReport()
+            for a, b in spans:
+                part = stage_entity(
+                    source, settings, name, entity, staging, a, b, full_refresh=config.full_refresh
+                )
+                report.rows += part.rows
+                report.partitions.update(part.partitions)
+                report.stats = {k: report.stats.get(k, 0) + v for k, v in part.stats.items()}
+                report.preview = (
+                    report.preview if report.preview is not None and report.preview.num_rows else part.preview
+                )
+                report.mode = part.mode
+        touched = (
+            keys
+            if keys is not None
+            else (
+                partition_keys(entity, spans[0][0], spans[-1][1])
+                if spans[0][0]
+                else sorted(report.partitions)
+            )
+        )
+        files = [str(p) for p in staging.files(name, entity.name, touched)]
+        if keys is not None:
+            for k in keys:  # each month's own count, not the run's total
+                context.add_asset_metadata(
+                    {"dagster/row_count": staging.rows(name, entity.name, k)}, partition_key=k
+                )
+        staged_rows = sum(staging.rows(name, entity.name, k) for k in (keys or sorted(report.partitions)))
+        context.log.info(
+            f"{label(path)} {read}: {report.rows} rows read, {staged_rows} staged in the partitions read"
+        )
+        metadata: dict[str, object] = {
+            "rows": report.rows,
+            "read": read,
+            "pages": int(report.stats.get("pages", 0)),
+            "requests": int(report.stats.get("requests", 0)),
+            "retries": int(report.stats.get("retries", 0)),
+            "throttled_seconds": float(report.stats.get("throttled_seconds", 0.0)),
+            "seconds": round(time.perf_counter() - started, 3),
+            "mode": report.mode,
+            "staging": dg.MetadataValue.path(str(staging.folder(name, entity.name))),
+            "preview": preview(
+                report.preview if report.preview is not None else staged_schema(entity).empty_table()
+            ),
+        }
+        if keys is None:
+            metadata["dagster/row_count"] = staged_rows
+        if reused is not None:
+            metadata["reused_from_run"] = reused.run_id
+        return dg.MaterializeResult(metadata=metadata, check_results=[key_check(files, entity)])
+
+    return _raw
