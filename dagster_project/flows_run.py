@@ -136,7 +136,7 @@ def run_flows(
                     print(_indent(o.cause), file=sys.stderr, flush=True)
         if not alive:
             break
-        time.sleep(POLL_SECONDS)
+        thread.join(POLL_SECONDS)  # wakes as soon as the run ends
     if "error" in outcome:
         print(f"couplet: error: the run could not start: {outcome['error']}", file=sys.stderr)
         return 1

@@ -1,18 +1,25 @@
 """``publish/<flow>/<output>``: land a source or a step result in a destination, mode-aware.
 
-An output of a daily source has its source's monthly partitions and replaces exactly the months
-of the run (``_window_start`` in scope); an output of a year-scoped source, a dimension or a step
-writes the whole table. ``append_new`` goes through the ledger: only rows never sent before are
-appended, recorded after the destination confirmed. Each materialization carries the target, the
-rows written and deleted, and the output's column schema and row count.
+A destination table is one asset, unpartitioned: its source's months live in ``raw/...`` (each with
+its own row count). An output of a daily source replaces exactly the days of the run (the months of
+its partition range; ``_window_start`` in scope), or everything staged when it runs on its own; an
+output of a year-scoped source, a dimension or a step writes the whole table. ``append_new`` goes
+through the ledger: only rows never sent before are appended, recorded after the destination
+confirmed. Each materialization carries the target, the rows written and deleted, and the
+output's column schema and row count.
+
+Unpartitioned on purpose: every partition of a run is two event writes in Dagster's storage, and
+a table written once per run needs none of them.
 """
 
+import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.core.extract import next_month
 from destinations.base import Mode, ParquetSource, Scope
 from pipelines.ledger import Ledger
 from pipelines.loader import Catalog
@@ -21,14 +28,28 @@ from pipelines.staging import Staging, partition_keys
 
 from .failures import reported
 from .raw import column_schema
-from .resources import CoupletResource, monthly_partitions
+from .resources import CoupletResource
 from .steps import result_path
-from .translator import Kind, entity_of, kind_of, label, publish_path, raw_path, step_path, write_mode
+from .translator import (
+    Kind,
+    entity_of,
+    kind_of,
+    label,
+    parse_window,
+    publish_path,
+    raw_path,
+    step_path,
+    write_mode,
+)
 
 
 def _step_schema(catalog: Catalog, flow_name: str, step: str) -> dg.TableSchema:
     planned = next(p for p in catalog.plan(flow_name) if p.name == step)
     return dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in planned.columns])
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
 
 
 def build_publish_asset(
@@ -59,7 +80,6 @@ def build_publish_asset(
         upstream = dg.AssetKey(step_path(flow_name, output.from_))
         schema = _step_schema(catalog, flow_name, output.from_)
         monthly = False
-    partitions = monthly_partitions(flow_file.settings.partitions_start) if monthly else None
     pool_hint = getattr(output.to.settings, "path", None)
 
     @dg.asset(
@@ -68,8 +88,6 @@ def build_publish_asset(
         kinds={output.to.kind},
         deps=[upstream],
         description=f"{label(upstream.path)} -> {where} ({output.mode})",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
         metadata={
             "target": where,
             "mode": output.mode,
@@ -83,15 +101,11 @@ def build_publish_asset(
             staging: Staging = couplet.staging
             scope = None
             if from_source:
-                if monthly:
-                    tw = context.partition_time_window
-                    first, after = tw.start.date(), tw.end.date()
+                window = parse_window(context.run.tags) if monthly else None
+                if window is not None:  # the months of the run, whole: what raw staged for it
+                    first, after = month_start(window[0]), next_month(window[1] - dt.timedelta(days=1))
                     data = staging.source(spec.connection, entity, partition_keys(entity, first, after))
                     scope = Scope("_window_start", first, after) if mode is Mode.REPLACE else None
-                    months = list(context.partition_keys)
-                    for k in months:
-                        rows = staging.rows(spec.connection, entity.name, k)
-                        context.add_asset_metadata({"dagster/row_count": rows}, partition_key=k)
                 else:
                     data = staging.source(spec.connection, entity)
             else:
@@ -146,6 +160,7 @@ def publish(
     total = result.extra.get("rows_total")
     if isinstance(total, int):
         metadata["rows_in_target"] = total
-    if not partitioned:  # the table's rows when the writer knows them, else what this run wrote
+    # The table's rows when the writer knows them; else what a whole write wrote.
+    if isinstance(total, int) or (scope is None and mode is Mode.REPLACE):
         metadata["dagster/row_count"] = total if isinstance(total, int) else result.rows_written
     return dg.MaterializeResult(metadata=metadata)

@@ -10,8 +10,8 @@ strings here, ``dg.AssetKey(path)`` where Dagster is used.
   year-scoped asset keeps every year since ``partitions_start`` staged and re-reads the years of
   the run (last year and this year on a schedule). So one flow is one job: its year-scoped sources
   are staged before its steps, on the first run too, and one status says whether the flow ran.
-* ``flow/<flow>/<step>`` and ``publish/<flow>/<output>``: a publish asset has its source's
-  partitioning; step results are unpartitioned.
+* ``flow/<flow>/<step>`` and ``publish/<flow>/<output>`` are unpartitioned: a step result or a
+  destination table is one thing; a publish of a monthly source writes the months of the run.
 * A run may carry ``couplet/window`` (``2026-11-03..2026-12-05``, days, half-open): the days a
   scheduled run re-reads (its look-back) inside the months of its partition range.
 
@@ -108,15 +108,12 @@ class FlowAssets:
 
 def flow_assets(flow_name: str, flow: Flow, flow_file: FlowFile) -> FlowAssets:
     kinds: dict[Path, Kind] = {}
-    source_kind: dict[str, Kind] = {}
     for sname, spec in flow.sources.items():
-        kind = kind_of(entity_of(flow_file, flow, sname))
-        source_kind[sname] = kind
-        kinds[raw_path(spec.connection, spec.entity)] = kind
+        kinds[raw_path(spec.connection, spec.entity)] = kind_of(entity_of(flow_file, flow, sname))
     for step in flow.steps:
         kinds[step_path(flow_name, step.name)] = Kind.NONE
     for out in flow.outputs:
-        kinds[publish_path(flow_name, out.output_name)] = source_kind.get(out.from_, Kind.NONE)
+        kinds[publish_path(flow_name, out.output_name)] = Kind.NONE
     return FlowAssets(tuple(kinds), kinds)
 
 

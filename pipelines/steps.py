@@ -30,6 +30,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from destinations.duckdb import resource_config
+
 from .steps_model import (
     FUNCTIONS,
     KINDS,
@@ -91,7 +93,7 @@ class PlannedStep:
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    con = duckdb.connect(config=resource_config())
     con.execute("SET TimeZone = 'UTC'")  # date_trunc etc. on TIMESTAMPTZ follow the session zone
     return con
 

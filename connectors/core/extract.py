@@ -26,6 +26,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columnar import Decoder, columnar_decoder
 from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
@@ -177,6 +178,7 @@ class Extractor:
         )
         self.stats = ExtractStats()
         self._parents: dict[str, list[dict[str, Any]]] = {}
+        self._decoders: dict[str, Decoder | None] = {}
 
     async def __aenter__(self) -> Extractor:
         if self.source.discover is not None:
@@ -218,6 +220,7 @@ class Extractor:
             parent = self.source.entity(name)
             records: list[dict[str, Any]] = []
             async for page, _ in pages(self.client, parent, self._url(parent, {}), dict(parent.params)):
+                assert isinstance(page, list)  # parents are decoded as JSON: their records are read here
                 records.extend(page)
                 self.stats.pages += 1
             self._parents[name] = records
@@ -264,7 +267,10 @@ class Extractor:
         extra = (self._group_limiters[entity.rate_group],) if entity.rate_group else ()
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
-        async for records, _ in self._pages_with_fallback(entity, url, path_values, params, extra, body):
+        decode = self._decoders.setdefault(entity.name, columnar_decoder(entity))
+        async for records, _ in self._pages_with_fallback(
+            entity, url, path_values, params, extra, body, decode
+        ):
             self.stats.pages += 1
             if fan is not None and fan.inject_as:
                 for r in records:
@@ -276,16 +282,19 @@ class Extractor:
             if entity.hook is not None:
                 records = entity.hook(records, ctx)
             batches.append(self._to_batch(entity, records, sl))
+            del records  # converted: free the page before the next one arrives
         return batches
 
-    async def _pages_with_fallback(self, entity, url, path_values, params, extra, body=None):
+    async def _pages_with_fallback(self, entity, url, path_values, params, extra, body=None, decode=None):
         """Pages of the entity's path; on 404/410, of its documented older paths, in order."""
         urls = [url] + [
             self._url(dataclasses.replace(entity, path=p), path_values) for p in entity.fallback_paths
         ]
         for i, candidate in enumerate(urls):
             try:
-                async for page in pages(self.client, entity, candidate, params, extra, body=body):
+                async for page in pages(
+                    self.client, entity, candidate, params, extra, body=body, decode=decode
+                ):
                     yield page
                 return
             except NotFoundError:

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin
 
+from .columnar import ArrowRecords
 from .entity import BODY, Entity, PagingKind
 from .errors import PaginationError, ResponseShapeError
 from .http import HttpClient, Response
 from .ratelimit import RateLimiter
 
-Page = tuple[list[dict[str, Any]], Response]
+Page = tuple["Records", Response]
 
 
 def dig(body: Any, dotted: str) -> Any:
@@ -33,7 +34,10 @@ def dig(body: Any, dotted: str) -> Any:
     return value
 
 
-def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
+Records = list[dict[str, Any]] | ArrowRecords  # ArrowRecords: a page decoded by ``columnar``
+
+
+def records_of(body: Any, entity: Entity) -> Records:
     """The list of records in a response body, by the entity's envelope rule."""
     if entity.envelope == BODY:
         if not isinstance(body, dict):
@@ -55,7 +59,7 @@ def records_of(body: Any, entity: Entity) -> list[dict[str, Any]]:
         if value is not _MISSING and value is not None:
             if isinstance(value, dict):  # a single record where a list is usual
                 return [value]
-            if not isinstance(value, list):
+            if not isinstance(value, list | ArrowRecords):
                 raise ResponseShapeError(f"key {key!r} holds {type(value).__name__}, expected a list")
             return value
     raise ResponseShapeError(
@@ -94,9 +98,10 @@ async def pages(
     extra_limiters: tuple[RateLimiter, ...] = (),
     prefetch: int = 3,
     body: Mapping[str, Any] | None = None,
+    decode: Callable[[bytes], Any] | None = None,
 ) -> AsyncIterator[Page]:
     """Pages of one request series. ``body`` is the JSON body of a POST (page numbers go into it
-    when the paging says ``in_body``)."""
+    when the paging says ``in_body``); ``decode`` parses a response (``columnar`` pages)."""
     paging = entity.paging
     kind = paging.kind
 
@@ -110,7 +115,12 @@ async def pages(
                         set_path(json_body, key, query[key])
                 query = {k: v for k, v in query.items() if k not in (paging.page_param, paging.size_param)}
         resp = await client.request_json(
-            target, query, method=entity.method, extra_limiters=extra_limiters, json_body=json_body
+            target,
+            query,
+            method=entity.method,
+            extra_limiters=extra_limiters,
+            json_body=json_body,
+            decode=decode,
         )
         return records_of(resp.body, entity), resp
 
@@ -160,6 +170,7 @@ async def pages(
                 refill()
                 _check_echo(resp, paging.current_path, number)
                 yield records, resp
+                del records, resp  # consumed: free it before awaiting the next page
         finally:
             for _, task in queue:
                 task.cancel()
@@ -169,6 +180,7 @@ async def pages(
         previous_first: Any = None
         for n in range(paging.first_page, paging.first_page + paging.max_pages):
             records, resp = await fetch(url, {**params, **size_params, paging.page_param: n})
+            assert isinstance(records, list)  # this paging is never decoded columnar
             marker = _page_marker(records, entity)
             if records and marker == previous_first:
                 raise PaginationError(
@@ -193,11 +205,12 @@ async def pages(
             assert target is not None
             records, resp = await fetch(target, query)
             yield records, resp
-            nxt = _next_link(resp, entity)
+            nxt, here = _next_link(resp, entity), resp.url
+            del records, resp  # the page is consumed: do not hold it while the next one loads
             if not nxt:
                 return
-            nxt = urljoin(resp.url, nxt)
-            if nxt in seen or nxt == resp.url:
+            nxt = urljoin(here, nxt)
+            if nxt in seen or nxt == here:
                 raise PaginationError(f"the next link repeats a page already read: {client.redact(nxt)}")
             seen.add(nxt)
             target, query = nxt, None  # the next link carries every parameter

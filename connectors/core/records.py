@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columnar import ArrowRecords
 from .entity import Column
 from .errors import ResponseShapeError
 
@@ -164,13 +165,17 @@ def _column_array(values: list[Any], column: Column) -> pa.Array:
 
 
 def to_batch(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[dict[str, Any]] | ArrowRecords,
     columns: Sequence[Column],
     stamps: dict[str, tuple[pa.DataType, Any]] | None = None,
     *,
     where: str = "",
 ) -> pa.RecordBatch:
     """Build one record batch: declared columns first, then the stamp columns (``_extracted_at``...)."""
+    if isinstance(records, ArrowRecords):  # decoded straight into the declared columns
+        if stamps:
+            raise ValueError("stamps are added by the caller for columnar pages")
+        return records.batch
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     parents: dict[str, list[Any]] = {}  # top-level values shared by nested paths (user.id, user.name)
