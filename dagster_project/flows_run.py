@@ -126,14 +126,15 @@ def run_flows(
     started = time.perf_counter()
     thread.start()
     follower = RunFollower(inst, run_id, op_map(paths))
+    width = max(len(label(p)) for p in paths)
     while True:
         alive = thread.is_alive()
         if inst.get_run_by_id(run_id) is not None:
             for asset, o in follower.poll():
                 rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
-                print(f"  {o.status:7} {asset}  {rows}  {o.seconds:6.1f}s", file=out, flush=True)
-                if o.cause:
-                    print(_indent(o.cause), file=sys.stderr, flush=True)
+                print(f"  {o.status:7} {asset.ljust(width)} {rows} {o.seconds:6.1f}s", file=out, flush=True)
+                if o.cause:  # the first line now; the whole cause in the summary
+                    print(_indent(_short(o.cause, asset).splitlines()[0]), file=sys.stderr, flush=True)
         if not alive:
             break
         thread.join(POLL_SECONDS)  # wakes as soon as the run ends
@@ -161,6 +162,11 @@ def _indent(text: str) -> str:
     return "\n".join("          " + line for line in text.splitlines())
 
 
+def _short(cause: str, asset: str) -> str:
+    """A failure's cause without the asset it names (it is printed beside it)."""
+    return cause.removeprefix(f"{asset} failed: ")
+
+
 def _table(follower: RunFollower, planned: list[str], out) -> None:
     width = max((len(a) for a in planned), default=10)
     print(f"\n{'asset'.ljust(width)}  {'status':8} {'rows':>10}  {'seconds':>8}", file=out)
@@ -169,4 +175,4 @@ def _table(follower: RunFollower, planned: list[str], out) -> None:
         rows = f"{o.rows:,}" if o.rows is not None else "-"
         print(f"{asset.ljust(width)}  {o.status:8} {rows:>10}  {o.seconds:8.1f}", file=out)
     for asset, cause in follower.failures():
-        print(f"\n{asset} failed:\n{_indent(cause)}", file=out)
+        print(f"\n{asset} failed:\n{_indent(_short(cause, asset))}", file=out)

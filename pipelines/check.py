@@ -40,7 +40,7 @@ def check_connection(name: str, conn: Connection) -> Found:
         return [
             (
                 [*loc, "connector"],
-                f"unknown connector {conn.connector!r}{hint}; use one of {sorted(CONNECTORS)}",
+                f"unknown connector {conn.connector!r}{hint} (connectors: {', '.join(sorted(CONNECTORS))})",
             )
         ]
     source = get_source(conn.connector)
@@ -52,8 +52,8 @@ def check_connection(name: str, conn: Connection) -> Found:
             found.append(
                 (
                     [*loc, key],
-                    f"unknown setting {key!r} for {conn.connector}{did_you_mean(key, known)}; "
-                    f"settings are {sorted(known)}",
+                    f"unknown setting {key!r} for {conn.connector}{did_you_mean(key, known)} "
+                    f"(settings: {', '.join(sorted(known))})",
                 )
             )
     try:  # only shape problems here: missing env values are fine until a run starts
@@ -105,8 +105,8 @@ def check_flow(
                 found.append(
                     (
                         [*loc, "connection"],
-                        f"unknown connection {spec.connection!r}{did_you_mean(spec.connection, defined)}; "
-                        f"defined: {defined}",
+                        f"unknown connection {spec.connection!r}{did_you_mean(spec.connection, defined)} "
+                        f"(defined: {', '.join(defined) or 'none'})",
                     )
                 )
             continue
@@ -115,8 +115,8 @@ def check_flow(
             found.append(
                 (
                     [*loc, "entity"],
-                    f"{conn.connector} has no entity {spec.entity!r}{did_you_mean(spec.entity, names)}; "
-                    f"entities: {', '.join(names)}",
+                    f"{conn.connector} has no entity {spec.entity!r}{did_you_mean(spec.entity, names)} "
+                    f"(entities: {', '.join(names)})",
                 )
             )
             continue
@@ -135,8 +135,10 @@ def check_flow(
             found.append(
                 (
                     [*loc, "from"],
-                    f"unknown source or step {out.from_!r}{did_you_mean(out.from_, choices)}; this flow has "
-                    f"sources {sorted(flow.sources)}" + (f" and steps {step_names}" if step_names else ""),
+                    f"unknown source or step {out.from_!r}{did_you_mean(out.from_, choices)} (this flow has "
+                    f"sources {', '.join(sorted(flow.sources))}"
+                    + (f" and steps {', '.join(step_names)}" if step_names else "")
+                    + ")",
                 )
             )
         elif out.mode in ("upsert", "append_new") and out.from_ in step_names and not out.primary_key:

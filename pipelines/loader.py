@@ -108,6 +108,7 @@ class _Loading:
         self.broken_connections: dict[str, str] = {}  # name -> file:line
         self.flows: list[tuple[str, yaml.Node | None, str, Flow]] = []
         self.broken_flows: dict[str, str] = {}
+        self.later: list[tuple[str, yaml.Node | None, str, Flow]] = []  # set aside, still cross-checked
         self.origin: dict[tuple[str, str], str] = {}
         self.roots: dict[str, yaml.Node | None] = {}
 
@@ -205,8 +206,42 @@ class _Loading:
         flow = self.validate(Flow, value, file, root, loc)
         if ok and flow is not None:
             self.flows.append((file, root, name, flow))
-        else:
-            self.broken_flows[name] = file
+            return
+        self.broken_flows[name] = file
+        lenient = _without_unknown_keys(Flow, value)
+        if lenient is not None:  # a typo'd key aside, the flow is readable: report its other mistakes too
+            self.later.append((file, root, name, lenient))
+
+
+def _without_unknown_keys(model: type[BaseModel], value: Any) -> Any:
+    """``value`` validated as ``model`` once its unknown keys are dropped, or None if still invalid."""
+    import copy
+
+    data = copy.deepcopy(value)
+    for _ in range(20):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            extras = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not extras or len(extras) != len(exc.errors()):
+                return None
+            for loc in extras:
+                node: Any = data
+                for key in [
+                    k
+                    for k in loc[:-1]
+                    if not (isinstance(k, str) and k.startswith(("function-", "literal[")))
+                ]:
+                    if isinstance(node, dict):
+                        node = node.get(key)
+                    elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+                        node = node[key]
+                    else:
+                        return None
+                if not isinstance(node, dict) or loc[-1] not in node:
+                    return None
+                node.pop(loc[-1])
+    return None
 
 
 def load_catalog(paths: Sequence[Path | str] | None = None) -> Catalog:
@@ -222,14 +257,17 @@ def load_catalog(paths: Sequence[Path | str] | None = None) -> Catalog:
         state.read(path)
     flows: dict[str, Flow] = {}
     plans: dict[str, list[PlannedStep]] = {}
-    for file, root, name, flow in state.flows:
+    for file, root, name, flow in state.flows + state.later:
         found, plan = check_flow(name, flow, state.connections, state.broken_connections)
         for loc, msg in found:
             state.add(file, root, loc, msg)
         if found:
             state.broken_flows[name] = file
-        else:
+        elif name not in state.broken_flows:
             flows[name], plans[name] = flow, plan
+    state.problems.sort(
+        key=lambda p: (files.index(Path(p.file)) if Path(p.file) in files else -1, p.line or 0)
+    )
     flow_file = FlowFile(
         connections=state.connections,
         flows=flows,

@@ -13,6 +13,7 @@ the planner's job (``pipelines.steps.plan_steps``), because that needs the input
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -326,8 +327,12 @@ class Step(Strict):
             )
         ((kind, settings),) = data.items()
         if kind not in KINDS:
+            close = difflib.get_close_matches(str(kind), KINDS, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
             raise PydanticCustomError(
-                "step_kind", "unknown step kind '{kind}'; use one of: {kinds}", {"kind": kind, "kinds": kinds}
+                "step_kind",
+                "unknown step kind '{kind}'{hint} (kinds: {kinds})",
+                {"kind": kind, "kinds": kinds, "hint": hint},
             )
         if not isinstance(settings, dict):
             raise PydanticCustomError(

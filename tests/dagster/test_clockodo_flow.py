@@ -187,7 +187,9 @@ def test_each_month_records_its_own_row_count(env, defs: dg.Definitions) -> None
         dg.AssetKey(["publish", "clockodo_warehouse", "clockodo_entries"]), limit=10
     ).records
     assert publish.asset_materialization.metadata["dagster/row_count"].value == march + april
-    schema = defs.get_assets_def(dg.AssetKey(["publish", "clockodo_warehouse", "clockodo_entries"])).metadata_by_key
+    schema = defs.get_assets_def(
+        dg.AssetKey(["publish", "clockodo_warehouse", "clockodo_entries"])
+    ).metadata_by_key
     columns = next(iter(schema.values()))["dagster/column_schema"].columns
     assert {"id", "duration", "time_since"} <= {c.name for c in columns}
     assert next(c for c in columns if c.name == "duration").description

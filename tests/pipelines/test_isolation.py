@@ -1,0 +1,126 @@
+"""One broken flow file harms only itself: every mistake of every file in one pass, with the fix.
+
+A typo in one file sets aside just what it breaks (a YAML syntax error: the file; a bad flow or
+connection: that entry); the other files load, and every problem names file, line, key path and,
+where a name is close to a known one, "did you mean".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.loader import SHIPPED, load_catalog
+
+CONNECTION = """
+connections:
+  cl: {connector: clockodo, api_user: {env: U}, api_key: {env: K}}
+"""
+
+GOOD = """
+flows:
+  good:
+    sources:
+      entries: {connection: cl, entity: entries}
+      customers: {connection: cl, entity: customers}
+    steps:
+      - join: {left: entries, right: customers, on: {customers_id: id}, as: billed}
+    outputs:
+      - {from: billed, to: {duckdb: {table: billed}}}
+    schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def messages(catalog) -> list[str]:
+    return [str(p) for p in catalog.problems]
+
+
+def test_a_typo_sets_aside_only_its_flow_and_says_what_was_meant(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION)
+    good = write(tmp_path, "good.yaml", GOOD)
+    bad = write(tmp_path, "bad.yaml", GOOD.replace("good:", "bad:").replace("schedule:", "schedul:"))
+    catalog = load_catalog([conn, good, bad])
+    assert set(catalog.flow_file.flows) == {"good"}
+    assert catalog.set_aside == {"bad": str(bad)}
+    (problem,) = catalog.problems
+    assert str(problem).startswith(
+        f"{bad}:11: flows.bad.schedul: unknown key 'schedul'; did you mean 'schedule'?"
+    )
+
+
+def test_every_problem_of_every_file_in_one_pass(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION)
+    one = write(
+        tmp_path,
+        "one.yaml",
+        GOOD.replace("good:", "one:").replace("entity: entries", "entity: entrys").replace("joinn", "join"),
+    )
+    two = write(
+        tmp_path,
+        "two.yaml",
+        GOOD.replace("good:", "two:").replace(
+            "connection: cl, entity: customers", "connection: cll, entity: customers"
+        ),
+    )
+    three = write(tmp_path, "three.yaml", GOOD.replace("good:", "three:").replace("- join:", "- joinn:"))
+    four = write(tmp_path, "four.yaml", GOOD.replace("good:", "four:").replace("from: billed", "from: billd"))
+    catalog = load_catalog([conn, one, two, three, four])
+    text = "\n".join(messages(catalog))
+    assert catalog.flow_file.flows == {}
+    assert (
+        f"{one}:5: flows.one.sources.entries.entity: clockodo has no entity 'entrys'; did you mean 'entries'?"
+        in text
+    )
+    assert (
+        f"{two}:6: flows.two.sources.customers.connection: unknown connection 'cll'; did you mean 'cl'?"
+        in text
+    )
+    assert (
+        f"{three}:8: flows.three.steps.0" in text
+        and "unknown step kind 'joinn'; did you mean 'join'?" in text
+    )
+    assert (
+        f"{four}:10: flows.four.outputs.0.from: unknown source or step 'billd'; did you mean 'billed'?"
+        in text
+    )
+
+
+def test_a_file_that_is_not_yaml_harms_only_itself(tmp_path: Path) -> None:
+    files = [write(tmp_path, "conn.yaml", CONNECTION), write(tmp_path, "good.yaml", GOOD)]
+    files.append(write(tmp_path, "broken.yaml", "flows:\n  x: [unclosed\n"))
+    catalog = load_catalog(files)
+    assert set(catalog.flow_file.flows) == {"good"}
+    (problem,) = catalog.problems
+    assert problem.file == str(files[-1]) and "not valid YAML" in problem.message
+
+
+def test_a_flow_on_a_broken_connection_says_where_the_connection_is_broken(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION.replace("connector: clockodo", "connector: clockodoo"))
+    good = write(tmp_path, "good.yaml", GOOD)
+    text = "\n".join(messages(load_catalog([conn, good])))
+    assert (
+        f"{conn}:3: connections.cl.connector: unknown connector 'clockodoo'; did you mean 'clockodo'?" in text
+    )
+    assert (
+        f"{good}:5: flows.good.sources.entries.connection: connection 'cl' has errors (see {conn}:3)" in text
+    )
+
+
+def test_a_broken_file_beside_the_shipped_ones(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "typo.yaml",
+        GOOD.replace("good:", "typo:").replace("connection: cl,", "connection: clockod,"),
+    )
+    catalog = load_catalog([*sorted(SHIPPED.glob("*.yaml")), bad])
+    assert len(catalog.flow_file.flows) == 8  # every shipped flow
+    assert [str(p) for p in catalog.problems] == [
+        f"{bad}:{line}: flows.typo.sources.{source}.connection: unknown connection 'clockod'; did you mean "
+        "'clockodo'? (defined: clockify, clockodo, harvest)"
+        for source, line in (("entries", 5), ("customers", 6))
+    ]
