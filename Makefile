@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8765
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev lint format sandbox bench clean
+.PHONY: demo test dev lint format sandbox bench bench-peer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,10 @@ dev: $(STAMP)  ## sandbox + Dagster UI on http://127.0.0.1:3000
 sandbox: $(STAMP)  ## only the sandbox APIs
 	$(BIN)/couplet sandbox --port $(PORT)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff and mypy over every package
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy connectors/core destinations
+	$(BIN)/mypy connectors destinations pipelines dagster_project sandbox
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

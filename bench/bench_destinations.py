@@ -10,9 +10,9 @@ For each destination, four writes of ``--rows`` rows each, in this order:
 4. scoped ``replace`` of the year 2024: N rows (the 2024 entries, edited again).
 
 Excel writes a real file on disk; Sheets and BigQuery go through the real client libraries to the
-wire-level fakes of ``tests/fakes`` (so their figures are client-side cost plus a local server, not
-Google's latency or quotas: the Sheets quota of 60 writes/min is lifted here and the request count
-printed instead). Each destination runs in its own process so its peak RSS is its own; the fakes
+wire-level emulators of ``sandbox/google`` (so their figures are client-side cost plus a local server,
+not Google's latency or quotas: the Sheets quota of 60 writes/min is lifted here and the request count
+printed instead). Each destination runs in its own process so its peak RSS is its own; the emulators
 run in this parent process. Figures are printed, not asserted.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script: make `destinations` and `tests.fakes` importable
+sys.path.insert(0, str(ROOT))  # run as a script: make `destinations` and `sandbox` importable
 
 from destinations.base import Scope  # noqa: E402
 
@@ -134,11 +134,10 @@ def run(name: str, rows: int, endpoint: str, results: Any) -> None:
     elif name == "sheets":
         import gspread
 
-        from destinations.google_sheets import SheetsTarget, SheetsWriter
-        from tests.fakes.sheets import local_http_client
+        from destinations.google_sheets import SheetsTarget, SheetsWriter, endpoint_http_client
 
         client = gspread.Client(
-            auth=AnonymousCredentials(), http_client=local_http_client(endpoint.split("|")[0])
+            auth=AnonymousCredentials(), http_client=endpoint_http_client(endpoint.split("|")[0])
         )
         writer = SheetsWriter(client=client, writes_per_minute=100_000, reads_per_minute=100_000)
         target = SheetsTarget(endpoint.split("|")[1], "Entries")
@@ -178,15 +177,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--only", default="excel,sheets,bigquery")
     args = parser.parse_args()
-    from tests.fakes.bigquery import FakeBigQuery
-    from tests.fakes.sheets import FakeSheets
+    from sandbox.google import BigQueryEmulator, SheetsEmulator, serve_threaded
 
     ctx = mp.get_context("spawn")
     results: Any = ctx.Queue()
     print(
         f"{'destination':<10} {'mode':<21} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'peak MB':>8} {'total rows':>10} {'requests':>8} {'bytes':>11}"
     )
-    with FakeSheets() as sheets, FakeBigQuery() as bq:
+    with serve_threaded(SheetsEmulator()) as sheets, serve_threaded(BigQueryEmulator()) as bq:
         endpoints = {
             "excel": "",
             "sheets": f"{sheets.url}|{sheets.create(tabs=('Summary',))}",

@@ -38,11 +38,14 @@ def demo_env(base_url: str) -> dict[str, str]:
         "HARVEST_BASE_URL": base_url + "/harvest",
         "HARVEST_ACCESS_TOKEN": defaults.harvest_token,
         "HARVEST_ACCOUNT_ID": str(defaults.harvest_account_id),
+        # Google outputs go to the sandbox's emulators (docs/sandbox.md)
+        "COUPLET_GOOGLE_SHEETS_ENDPOINT": base_url + "/google/sheets",
+        "BIGQUERY_EMULATOR_HOST": base_url + "/google/bigquery",
     }
 
 
-def count_rows(output: Output) -> int | None:
-    """Rows an output's target holds now; None when it is missing or unreadable."""
+def count_rows(output: Output, sandbox: str) -> int | None:
+    """Rows an output's target holds now (Google ones through the sandbox's emulators)."""
     import duckdb
     import openpyxl
 
@@ -58,18 +61,39 @@ def count_rows(output: Output) -> int | None:
                 return int(book[t.sheet].max_row or 1) - 1  # the header row
             finally:
                 book.close()
-    except (duckdb.Error, OSError, KeyError):
+        if output.to.kind == "google_sheets":
+            body = httpx.get(
+                f"{sandbox}/google/sheets/_admin/spreadsheets/{t.spreadsheet}", timeout=30
+            ).json()
+            tab = next(tab for tab in body["tabs"] if tab["title"] == t.worksheet)
+            return int(tab["rows_with_values"]) - 1  # the header row
+        if output.to.kind == "bigquery":
+            body = httpx.get(
+                f"{sandbox}/google/bigquery/_admin/tables/{t.project}/{t.dataset}/{t.table}", timeout=30
+            )
+            return int(body.json()["row_count"]) if body.status_code == 200 else None
+    except (duckdb.Error, OSError, KeyError, StopIteration, ValueError, httpx.HTTPError):
         return None
     return None
 
 
-def landed(catalog: Catalog) -> list[tuple[str, str, int | None, bool]]:
+def landed(catalog: Catalog, sandbox: str) -> list[tuple[str, str, int | None, bool]]:
     """(output asset, where, rows, may be empty) for every output of the loaded flows."""
     out = []
     for flow_name, flow in catalog.flow_file.flows.items():
         for o in flow.outputs:
-            out.append((f"publish/{flow_name}/{o.output_name}", describe(o), count_rows(o), o.allow_empty))
+            out.append(
+                (f"publish/{flow_name}/{o.output_name}", describe(o), count_rows(o, sandbox), o.allow_empty)
+            )
     return out
+
+
+def request_counts(sandbox: str) -> dict[str, int]:
+    """Requests each source API answered, from the sandboxes' request logs."""
+    counts = {}
+    for name, mount in (("Clockodo", "/clockodo/api"), ("Clockify", "/clockify"), ("Harvest", "/harvest")):
+        counts[name] = int(httpx.get(f"{sandbox}{mount}/_admin/requests", timeout=30).json().get("count", 0))
+    return counts
 
 
 def run_demo(days: int = 90) -> int:
@@ -82,27 +106,35 @@ def run_demo(days: int = 90) -> int:
     try:
         os.environ.update(demo_env(server.base_url))
         catalog = load_catalog()
+        if catalog.problems:  # the demo shows every flow or says why it cannot
+            from .flows_cli import print_problems
+
+            print_problems(catalog)
+            return 2
         today = dt.datetime.now(dt.UTC).date()
         start = (today - dt.timedelta(days=days - 1)).isoformat()
         end = (today + dt.timedelta(days=1)).isoformat()
-        print(f"  sandbox at {server.base_url}; running every flow through Dagster, once ...", flush=True)
+        print(f"  sandbox at {server.base_url}; every flow in one Dagster run ...", flush=True)
         status = run_flows(sorted(catalog.flow_file.flows), catalog, start, end)
-        requests = httpx.get(server.base_url + "/clockodo/api/_admin/requests", timeout=30).json()
+        rows = landed(catalog, server.base_url)
+        requests = request_counts(server.base_url)
     finally:
         server.stop()
-    rows = landed(catalog)
     width = max((len(a) for a, _, _, _ in rows), default=10)
     print(f"\n{'output'.ljust(width)}  {'rows':>8}  where")
     for asset, where, n, may_be_empty in rows:
         shown = "missing" if n is None else ("0 (ok)" if n == 0 and may_be_empty else f"{n:,}")
         print(f"{asset.ljust(width)}  {shown:>8}  {where}")
-    print(f"\nClockodo API requests: {requests.get('count', '?')}")
+    print("\nAPI requests: " + ", ".join(f"{k} {v:,}" for k, v in requests.items()))
     empty = [a for a, _, n, may_be_empty in rows if n is None or (n == 0 and not may_be_empty)]
     if status or empty:
         print(
             f"\ndemo FAILED: {'the run failed; ' if status else ''}empty or missing: {empty}", file=sys.stderr
         )
         return 1
-    print(f"\n{len(rows)} outputs landed (DuckDB: data/warehouse.duckdb, Excel: data/exports/).")
-    print("Explore them with `make dev` (Dagster UI), duckdb, or open the workbooks.")
+    print(
+        f"\n{len(rows)} outputs landed in DuckDB (data/warehouse.duckdb), Excel (data/exports/), Google Sheets "
+        "and BigQuery (the sandbox's emulators, gone with it)."
+    )
+    print("Explore them with `make dev` (Dagster UI and the sandbox), duckdb, or open the workbooks.")
     return 0

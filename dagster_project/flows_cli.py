@@ -84,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: set aside, {file} has problems (see above)")
         return 0
     if command == "show":
-        flow = _flow(catalog, args.flow)
-        if flow is None:
+        shown = _flow(catalog, args.flow)
+        if shown is None:
             return 2
-        show(args.flow, flow, catalog)
+        show(args.flow, shown, catalog)
         return 0
     names = sorted(flow_file.flows) if args.all else list(dict.fromkeys(args.flows))
     if not names:

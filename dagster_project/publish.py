@@ -14,6 +14,7 @@ a table written once per run needs none of them.
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -87,7 +88,7 @@ def build_publish_asset(
         group_name=flow_name,
         kinds={output.to.kind},
         deps=[upstream],
-        description=f"{label(upstream.path)} -> {where} ({output.mode})",
+        description=f"{label(tuple(upstream.path))} -> {where} ({output.mode})",
         metadata={
             "target": where,
             "mode": output.mode,
@@ -147,7 +148,7 @@ def publish(
     if ledger is not None and isinstance(written, pa.Table):
         # Only after the destination confirmed the write: a failed write sends again next run.
         ledger.record(written, keys)
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "target": result.target,
         **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
         "mode": output.mode,

@@ -18,6 +18,7 @@ a preview; each month partition gets its own ``dagster/row_count``; the primary 
 import datetime as dt
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -278,7 +279,7 @@ def build_raw_asset(
         context.log.info(
             f"{label(path)} {read}: {report.rows} rows read, {staged_rows} staged in the partitions read"
         )
-        metadata: dict[str, object] = {
+        metadata: dict[str, Any] = {
             "rows": report.rows,
             "read": read,
             "pages": int(report.stats.get("pages", 0)),
