@@ -1,9 +1,9 @@
 """Extraction: an entity and a date range in, Arrow tables per window slice out.
 
-A range is cut into slices aligned to partitions: calendar months (whole months merged while they
-fit ``max_days``, months split where they do not), or calendar years. An entity with ``sizing``
-takes wide ranges instead: a cheap probe counts a range's records and only dense ranges are split,
-so a long, sparse range costs a few requests rather than one per month. Each slice is fetched with all its fan-out children and pages,
+A range is cut into slices of at most ``max_days`` (or calendar years); staging splits each slice's
+records into month files. An entity with ``sizing`` takes wide ranges instead: a cheap probe counts a
+range's records and only dense ranges are split (at month boundaries), so a long, sparse range costs
+a few requests rather than one per month. Each slice is fetched with all its fan-out children and pages,
 concurrently under the source's limiters, turned into Arrow page by page, placed into partitions by
 the entity's ``partition_field`` (records the API returns from outside the slice are dropped:
 another slice owns them), de-duplicated on the primary key, and yielded as one table. Memory is
@@ -96,11 +96,8 @@ def month_pieces(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 
 def plan_slices(entity: Entity, start: dt.date | None, end: dt.date | None) -> list[Slice]:
-    """Cut ``[start, end)`` into the slices the API is asked for.
-
-    Daily windows never cross a month boundary unless whole months merge within ``max_days``
-    (staging keeps a file per month, and a month is what a Dagster partition holds).
-    """
+    """Cut ``[start, end)`` into the slices the API is asked for: windows of ``max_days`` (a slice
+    may span months: staging splits its records by month), or calendar years."""
     kind = entity.partitioning
     if kind is Partitioning.NONE:
         return [Slice()]
@@ -114,22 +111,11 @@ def plan_slices(entity: Entity, start: dt.date | None, end: dt.date | None) -> l
     if kind is Partitioning.YEARLY:
         last_year = (end - dt.timedelta(days=1)).year
         return [Slice(dt.date(y, 1, 1), dt.date(y + 1, 1, 1), y) for y in range(start.year, last_year + 1)]
-    max_days = max(1, entity.window.max_days)
-    out: list[Slice] = []
-    for a, b in month_pieces(start, end):
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and last.start is not None
-            and last.start.day == 1
-            and (b - last.start).days <= max_days
-        ):
-            out[-1] = Slice(last.start, b)  # whole months together while the API's span allows
-            continue
-        cursor = a
-        while cursor < b:
-            out.append(Slice(cursor, min(cursor + dt.timedelta(days=max_days), b)))
-            cursor += dt.timedelta(days=max_days)
+    step = dt.timedelta(days=max(1, entity.window.max_days))
+    out, cursor = [], start
+    while cursor < end:
+        out.append(Slice(cursor, min(cursor + step, end)))
+        cursor += step
     return out
 
 
