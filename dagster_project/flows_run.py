@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from connectors.core.extract import next_month
+from connectors.core.sizing import next_month
 from pipelines.loader import Catalog
 
 from .runs import RunFollower, op_map, send_alerts

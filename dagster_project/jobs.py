@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from connectors.core.extract import next_month
+from connectors.core.sizing import next_month
 from pipelines.config import Flow, FlowFile
 from pipelines.schedule import cron_expressions, describe
 

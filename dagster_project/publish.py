@@ -20,7 +20,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.core.extract import next_month
+from connectors.core.sizing import next_month
 from destinations.base import Mode, ParquetSource, Scope
 from pipelines.ledger import Ledger
 from pipelines.loader import Catalog

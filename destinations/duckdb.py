@@ -57,6 +57,7 @@ class DuckDBTarget:
         return f"duckdb:{self.path}#{self.table}"
 
 
+ROW_GROUP_ROWS = 16_384
 ENV_MEMORY_LIMIT = "COUPLET_DUCKDB_MEMORY_LIMIT"
 ENV_THREADS = "COUPLET_DUCKDB_THREADS"
 
@@ -81,9 +82,21 @@ class DuckDBWriter:
         self.connect_config = resource_config() if connect_config is None else connect_config
 
     def connect(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(path, read_only=read_only, config=self.connect_config)
+        if path == ":memory:" or read_only:
+            return duckdb.connect(path, read_only=read_only, config=self.connect_config)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Attached with row groups of 16k rows: DuckDB holds a row group in memory while it writes,
+        # and its default 122,880 rows of a wide table are ~60 MB (the rest of the file is the same).
+        con = duckdb.connect(config=self.connect_config)
+        try:
+            con.execute(
+                f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS target (ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+            )
+            con.execute("USE target")
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def write(
         self,
@@ -206,7 +219,8 @@ class DuckDBWriter:
         schema, _, name = table.rpartition(".")
         rows = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = coalesce(nullif(?, ''), current_schema()) ORDER BY ordinal_position",
+            "WHERE table_catalog = current_database() AND table_name = ? "
+            "AND table_schema = coalesce(nullif(?, ''), current_schema()) ORDER BY ordinal_position",
             [name, schema],
         ).fetchall()
         return dict(rows)

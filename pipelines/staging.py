@@ -35,10 +35,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Partitioning, Source
-from connectors.core.extract import Extractor, SliceResult, month_pieces, next_month, staged_schema
+from connectors.core.extract import Extractor, SliceResult, staged_schema
 from connectors.core.http import RetryPolicy
 from connectors.core.records import dedupe_last
 from connectors.core.settings import ResolvedSettings
+from connectors.core.sizing import month_pieces, next_month
 from destinations.base import ParquetSource
 
 UNPARTITIONED = "all"

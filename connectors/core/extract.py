@@ -16,10 +16,8 @@ import asyncio
 import copy
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -30,10 +28,11 @@ from .columnar import Decoder, columnar_decoder
 from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
 from .http import HttpClient, RetryPolicy
-from .paginate import dig, pages, set_path
-from .ratelimit import LIMITERS, parse_rate_limits
+from .paginate import pages, set_path
+from .ratelimit import LIMITERS, RateLimiter, parse_rate_limits
 from .records import dedupe_last, to_batch
 from .settings import ResolvedSettings
+from .sizing import sized_slices
 
 STAMP_COLUMNS: tuple[pa.Field, ...] = (
     pa.field("_extracted_at", pa.timestamp("us", tz="UTC")),
@@ -79,20 +78,6 @@ class ExtractStats:
 class SliceResult:
     slice: Slice
     table: pa.Table
-
-
-def next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def month_pieces(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """``[start, end)`` cut at month boundaries."""
-    out, cursor = [], start
-    while cursor < end:
-        nxt = min(next_month(cursor), end)
-        out.append((cursor, nxt))
-        cursor = nxt
-    return out
 
 
 def plan_slices(entity: Entity, start: dt.date | None, end: dt.date | None) -> list[Slice]:
@@ -178,14 +163,14 @@ class Extractor:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _url(self, entity: Entity, path_values: Mapping[str, Any]) -> str:
+    def url(self, entity: Entity, path_values: Mapping[str, Any]) -> str:
         base = self.settings.get(entity.host)
         if not base:
             raise ConfigError(f"no {entity.host} configured", source=self.source.name, entity=entity.name)
         values = {"workspace_id": self.settings.get("workspace_id"), **path_values}
         return base.rstrip("/") + entity.path.format(**values)
 
-    def _window_params(self, entity: Entity, sl: Slice) -> dict[str, Any]:
+    def window_params(self, entity: Entity, sl: Slice) -> dict[str, Any]:
         """The window's request parameters (query names, or dotted body paths when ``in_body``)."""
         w = entity.window
         if w is None or sl.start is None:
@@ -200,12 +185,16 @@ class Extractor:
             w.until_param: _format_param(until + pad, w.format),
         }
 
+    def group_limiter(self, entity: Entity) -> RateLimiter:
+        """The limiter of the entity's extra rate group (the source's own limits apply anyway)."""
+        return self._group_limiters[entity.rate_group]
+
     async def parent_records(self, name: str) -> list[dict[str, Any]]:
         """Records of a fan-out parent, fetched once per extractor."""
         if name not in self._parents:
             parent = self.source.entity(name)
             records: list[dict[str, Any]] = []
-            async for page, _ in pages(self.client, parent, self._url(parent, {}), dict(parent.params)):
+            async for page, _ in pages(self.client, parent, self.url(parent, {}), dict(parent.params)):
                 assert isinstance(page, list)  # parents are decoded as JSON: their records are read here
                 records.extend(page)
                 self.stats.pages += 1
@@ -239,7 +228,7 @@ class Extractor:
         since: dict[str, str] | None = None,
     ):
         fan = entity.fan_out
-        window = self._window_params(entity, sl)
+        window = self.window_params(entity, sl)
         in_body = bool(entity.window and entity.window.in_body)
         params: dict[str, Any] = {**entity.params, **({} if in_body else window), **(since or {})}
         body: dict[str, Any] | None = None
@@ -249,7 +238,7 @@ class Extractor:
                 set_path(body, key, value)
         if fan is not None and "{" + fan.target + "}" not in entity.path:
             params[fan.target] = path_values[fan.target]
-        url = self._url(entity, path_values)
+        url = self.url(entity, path_values)
         extra = (self._group_limiters[entity.rate_group],) if entity.rate_group else ()
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
@@ -274,7 +263,7 @@ class Extractor:
     async def _pages_with_fallback(self, entity, url, path_values, params, extra, body=None, decode=None):
         """Pages of the entity's path; on 404/410, of its documented older paths, in order."""
         urls = [url] + [
-            self._url(dataclasses.replace(entity, path=p), path_values) for p in entity.fallback_paths
+            self.url(dataclasses.replace(entity, path=p), path_values) for p in entity.fallback_paths
         ]
         for i, candidate in enumerate(urls):
             try:
@@ -330,54 +319,6 @@ class Extractor:
                 return day, ends, keep
         return pa.array([sl.start] * n, pa.date32()), pa.array([sl.end] * n, pa.date32()), keep
 
-    async def count(self, entity: Entity, sl: Slice) -> int:
-        """How many records of a sized entity lie in ``sl``, from one probe request."""
-        assert entity.window is not None and entity.window.sizing is not None
-        sizing = entity.window.sizing
-        params: dict[str, Any] = {**entity.params, **self._window_params(entity, sl)}
-        if entity.paging.page_param:
-            params[entity.paging.page_param] = entity.paging.first_page
-        params.update(sizing.probe_params)
-        extra = (
-            (self._group_limiters[entity.rate_group],)
-            if entity.rate_group and sizing.probe_in_rate_group
-            else ()
-        )
-        try:
-            resp = await self.client.request_json(self._url(entity, {}), params, extra_limiters=extra)
-        except ConnectorError as exc:
-            raise exc.with_context(source=self.source.name, entity=entity.name, window=str(sl)) from None
-        value = dig(resp.body, sizing.count_path)
-        if value is None:
-            raise ResponseShapeError(
-                f"the size probe's answer has no {sizing.count_path!r}", entity=entity.name, window=str(sl)
-            )
-        return int(value)
-
-    async def sized_slices(self, entity: Entity, start: dt.date, end: dt.date) -> list[Slice]:
-        """Slices of a wide-window entity: whole ranges where they are small, split where dense.
-
-        A range is probed; if it holds at most ``target_rows`` records (or is one month) it is one
-        slice, else it is cut into about records/target_rows parts at month boundaries, each
-        probed in turn. Ranges the probe finds empty become slices that need no request.
-        """
-        assert entity.window is not None and entity.window.sizing is not None
-        target = max(1, entity.window.sizing.target_rows)
-
-        async def split(pieces: list[tuple[dt.date, dt.date]]) -> list[Slice]:
-            whole = Slice(pieces[0][0], pieces[-1][1])
-            n = await self.count(entity, whole)
-            if n == 0:
-                return [dataclasses.replace(whole, empty=True)]
-            if n <= target or len(pieces) == 1:
-                return [whole]
-            k = min(len(pieces), math.ceil(n / target))
-            bounds = [round(i * len(pieces) / k) for i in range(k + 1)]
-            parts = await asyncio.gather(*(split(pieces[a:b]) for a, b in pairwise(bounds) if b > a))
-            return [sl for part in parts for sl in part]
-
-        return await split(month_pieces(start, end))
-
     async def extract_slice(
         self, entity: Entity, sl: Slice, changed_since: dt.datetime | None = None
     ) -> pa.Table:
@@ -428,7 +369,7 @@ class Extractor:
             if start is None or end is None or end <= start:
                 plan_slices(entity, start, end)  # raises the same clear error
             assert start is not None and end is not None
-            slices = await self.sized_slices(entity, start, end)
+            slices = await sized_slices(self, entity, start, end)
         else:
             slices = plan_slices(entity, start, end)
         gate = asyncio.Semaphore(self.max_slices_in_flight)
