@@ -4,7 +4,8 @@ Every entity of every healthy connection becomes a raw asset (so the UI shows th
 before a flow uses it); each healthy flow adds its steps, outputs, job, schedule and alert sensor,
 and ``all_flows`` runs them all at once. A flow file with mistakes never takes the others down:
 its healthy neighbours load as usual, and the file itself appears in the UI as an asset in the
-``flow_file_errors`` group whose description lists every problem with file, line and fix.
+``broken_flow_files`` group (key ``broken_flow_file/<file>``, first in the catalog) whose
+description lists every problem with file, line and fix.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .steps import build_step_assets
 from .translator import flow_assets
 
 log = logging.getLogger("couplet")
-ERRORS_GROUP = "flow_file_errors"
+ERRORS_GROUP = "broken_flow_files"  # sorts first in the catalog: a broken file is the first thing seen
 
 
 def broken_file_asset(file: str, problems: list[Problem]) -> dg.AssetSpec:
@@ -37,10 +38,10 @@ def broken_file_asset(file: str, problems: list[Problem]) -> dg.AssetSpec:
     stem = re.sub(r"[^A-Za-z0-9_]+", "_", file.rsplit("/", 1)[-1].rsplit(".", 1)[0]).strip("_") or "file"
     lines = "\n".join(f"- `{p}`" for p in problems)
     return dg.AssetSpec(
-        key=dg.AssetKey([ERRORS_GROUP, stem]),
+        key=dg.AssetKey(["broken_flow_file", stem]),
         group_name=ERRORS_GROUP,
         kinds={"yaml"},
-        description=f"**{file} has {len(problems)} problem(s)**; what it defines does not load until "
+        description=f"{file} has {len(problems)} problem(s): what it defines does not load until "
         f"they are fixed (the other flow files are not affected):\n\n{lines}\n\n"
         "Check with `couplet flows validate`.",
         metadata={

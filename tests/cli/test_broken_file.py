@@ -3,7 +3,7 @@
 The CLI lists the healthy flows, names the broken file with ``file:line: key.path: problem`` and a
 "did you mean", never a traceback; ``--help`` and the commands that need no Dagster do not load it.
 In Dagster the healthy flows keep their assets, jobs and schedules, and the broken file shows in
-the UI as an asset of the ``flow_file_errors`` group whose description lists its problems.
+the UI as an asset of the ``broken_flow_files`` group whose description lists its problems.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def test_dagster_keeps_the_healthy_flows_and_shows_the_broken_file(typo: Path) -
     assert set(shipped.flow_file.flows) <= set(repo.job_names)
     assert {s.name for s in repo.schedule_defs} == {f"{f}_schedule" for f in shipped.flow_file.flows}
     spec = next(
-        s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["flow_file_errors", "hours"])
+        s for s in defs.resolve_all_asset_specs() if s.key == dg.AssetKey(["broken_flow_file", "hours"])
     )
-    assert spec.group_name == "flow_file_errors"
+    assert spec.group_name == "broken_flow_files"
     assert str(typo) in (spec.description or "") and "did you mean 'schedule'?" in (spec.description or "")
 
 
