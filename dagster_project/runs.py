@@ -21,7 +21,7 @@ from .translator import TAG_ALERTED, Path, label, op_name
 @dataclass
 class AssetOutcome:
     status: str = "planned"  # planned, running, done, failed, skipped
-    rows: int | None = None  # rows read (raw) or written (step, publish); summed over partitions
+    rows: int | None = None  # rows the run read (raw) or wrote (step, publish)
     seconds: float = 0.0
     cause: str = ""
     started: float = 0.0
@@ -36,8 +36,6 @@ class RunFollower:
     ops: dict[str, str]  # op name -> asset label
     outcomes: dict[str, AssetOutcome] = field(default_factory=dict)
     cursor: str | None = None
-    finished: bool = False
-    success: bool = False
 
     def poll(self) -> list[tuple[str, AssetOutcome]]:
         """Read the records logged since the last poll; returns the assets that finished."""
@@ -55,10 +53,6 @@ class RunFollower:
         if event is None:
             return []
         kind = event.event_type_value
-        if kind in ("PIPELINE_SUCCESS", "RUN_SUCCESS"):
-            self.finished, self.success = True, True
-        elif kind in ("PIPELINE_FAILURE", "RUN_FAILURE", "PIPELINE_CANCELED", "RUN_CANCELED"):
-            self.finished = True
         asset = self.ops.get(event.step_key or "")
         if asset is None:
             return []

@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 from connectors import CONNECTORS, get_source
-from connectors.core.entity import Entity
 
 from .config import Connection, Flow
 from .steps import PlannedStep, StepError, arrow_columns, plan_steps
@@ -67,12 +66,6 @@ def check_connection(name: str, conn: Connection) -> Found:
         if "is a secret" in exc.message:
             found.append((loc, exc.message))
     return found
-
-
-def source_entity(flow: Flow, source: str, connections: Mapping[str, Connection]) -> Entity:
-    """The entity a flow source reads (the flow has passed ``check_flow``)."""
-    spec = flow.sources[source]
-    return get_source(connections[spec.connection].connector).entity(spec.entity)
 
 
 def check_flow(
