@@ -34,7 +34,7 @@ from pipelines.staging import StageReport, Staging, partition_keys, release_memo
 
 from .failures import reported, retry_policy
 from .resources import CoupletResource, monthly_partitions
-from .translator import Kind, kind_of, label, parse_window, raw_path, stable_digest
+from .translator import TAG_WINDOW, Kind, kind_of, label, parse_window, raw_path, stable_digest
 
 PK_CHECK = "primary_key_unique_not_null"
 PREVIEW_ROWS = 5
@@ -100,7 +100,7 @@ def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     tw = context.partition_time_window
     start, end = tw.start.date(), tw.end.date()
     window = parse_window(context.run.tags)
-    if window is not None and context.run.tags.get("couplet/window"):
+    if window is not None and context.run.tags.get(TAG_WINDOW):
         start, end = max(start, window[0]), min(end, window[1])
     return start, max(start, end)
 
