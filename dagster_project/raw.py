@@ -270,12 +270,14 @@ def build_raw_asset(
             )
         )
         files = [str(p) for p in staging.files(name, entity.name, touched)]
+        counts = {  # rows staged per partition now: as written, or from the file's footer
+            k: report.partitions[k] if k in report.partitions else staging.rows(name, entity.name, k)
+            for k in (keys or sorted(report.partitions))
+        }
         if keys is not None:
             for k in keys:  # each month's own count, not the run's total
-                context.add_asset_metadata(
-                    {"dagster/row_count": staging.rows(name, entity.name, k)}, partition_key=k
-                )
-        staged_rows = sum(staging.rows(name, entity.name, k) for k in (keys or sorted(report.partitions)))
+                context.add_asset_metadata({"dagster/row_count": counts[k]}, partition_key=k)
+        staged_rows = sum(counts.values())
         context.log.info(
             f"{label(path)} {read}: {report.rows} rows read, {staged_rows} staged in the partitions read"
         )

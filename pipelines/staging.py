@@ -186,6 +186,53 @@ def _split(entity: Entity, result: SliceResult) -> list[Piece]:
     return out
 
 
+class _MonthBuffer:
+    """Collects the slices of each month until the month's part of ``[start, end)`` is read whole,
+    then writes the month once (an API window may be a few days; a month file is not rewritten per
+    window). Months a failed read left incomplete are not written: their previous file stays."""
+
+    def __init__(
+        self,
+        staging: Staging,
+        connection: str,
+        entity: Entity,
+        start: dt.date | None,
+        end: dt.date | None,
+        report: StageReport,
+    ) -> None:
+        self.staging, self.connection, self.entity, self.report = staging, connection, entity, report
+        self.start, self.end = start, end
+        self.pending: dict[str, list[tuple[pa.Table, dt.date, dt.date]]] = {}
+
+    def add(self, key: str, table: pa.Table, first: dt.date, after: dt.date) -> None:
+        pieces = self.pending.setdefault(key, [])
+        pieces.append((table, first, after))
+        if self.start is None or self.end is None:
+            return
+        month = dt.date.fromisoformat(key + "-01")
+        lo, hi = max(self.start, month), min(self.end, next_month(month))
+        if sum((b - a).days for _, a, b in pieces) >= (hi - lo).days:
+            self._write(key)
+
+    def flush(self) -> None:
+        """Write what a read that ended normally left pending (days it covered, exactly)."""
+        for key in sorted(self.pending):
+            self._write(key)
+
+    def _write(self, key: str) -> None:
+        pieces = sorted(self.pending.pop(key), key=lambda p: p[1])
+        runs: list[tuple[list[pa.Table], dt.date, dt.date]] = []
+        for table, first, after in pieces:  # contiguous days go together; a gap keeps its records
+            if runs and runs[-1][2] == first:
+                runs[-1] = (runs[-1][0] + [table], runs[-1][1], after)
+            else:
+                runs.append(([table], first, after))
+        for tables, first, after in runs:
+            self.report.partitions[key] = self.staging.replace_days(
+                self.connection, self.entity, key, pa.concat_tables(tables), first, after
+            )
+
+
 FULL_REFRESH_AT = b"couplet_full_refresh_at"
 
 
@@ -234,17 +281,16 @@ async def _stage(
         (None, None) if full_refresh else _changes_since(entity, staging, connection, now)
     )
     report.mode = "changes since " + changed_since.isoformat() if changed_since else "full"
+    months = _MonthBuffer(staging, connection, entity, start, end, report)
     async with Extractor(source, settings, transport=transport, retry=retry) as ex:
         async for result in ex.extract(entity, start, end, changed_since=changed_since):
             for key, table, first, after in _split(entity, result):
                 report.rows += table.num_rows
                 if report.preview is None and table.num_rows:
                     report.preview = table.slice(0, 10)
-                # Writing is CPU work on the event loop thread; a slice at a time keeps it short.
+                # Writing is CPU work on the event loop thread; a month at a time keeps it short.
                 if first is not None and after is not None:
-                    report.partitions[key] = staging.replace_days(
-                        connection, entity, key, table, first, after
-                    )
+                    months.add(key, table, first, after)
                     continue
                 if previous is not None:
                     # Changed records replace their old version; the rest stay as staged.
@@ -256,6 +302,7 @@ async def _stage(
                 staging.write(connection, entity.name, key, table)
                 report.partitions[key] = table.num_rows
         report.stats = {**ex.client.stats.as_dict(), "pages": ex.stats.pages, "slices": ex.stats.slices}
+    months.flush()
     report.files = sorted(report.partitions)
     if report.preview is None:
         report.preview = staged_schema(entity).empty_table()

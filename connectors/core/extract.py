@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from .columnar import Decoder, columnar_decoder
 from .entity import Entity, HookContext, Partitioning, Source
 from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
+from .gcscope import FewerCollections
 from .http import HttpClient, RetryPolicy
 from .paginate import pages, set_path
 from .ratelimit import LIMITERS, RateLimiter, parse_rate_limits
@@ -150,15 +151,18 @@ class Extractor:
         self.stats = ExtractStats()
         self._parents: dict[str, list[dict[str, Any]]] = {}
         self._decoders: dict[str, Decoder | None] = {}
+        self._gc = FewerCollections()  # pages are many short-lived objects: see gcscope
 
     async def __aenter__(self) -> Extractor:
         if self.source.discover is not None:
             # Settings an API can tell (e.g. the only workspace of a key) are filled in here.
             values = await self.source.discover(self.client, dict(self.settings.values))
             self.settings = dataclasses.replace(self.settings, values=values)
+        self._gc.__enter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._gc.__exit__(None, None, None)
         await self.client.__aexit__(*exc)
 
     # -- requests ---------------------------------------------------------------------------

@@ -14,8 +14,10 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from connectors.core.entity import Entity, Partitioning, Setting, Source, Window, cols
+from connectors.core.errors import ConnectorError
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import resolve_settings
 from pipelines.staging import Staging, stage_entity
@@ -106,3 +108,55 @@ def test_files_of_the_per_day_layout_are_folded_into_months(tmp_path: Path) -> N
         )
     assert [p.stem for p in staging.files("t", "events")] == ["2026-01", "2026-02"]
     assert pq.read_table(folder / "2026-01.parquet").column("id").to_pylist() == [30, 31]
+
+
+def test_each_month_is_written_once_and_a_failed_read_keeps_the_months_it_did_not_finish(
+    tmp_path: Path, monkeypatch
+) -> None:
+    api, staging = API(), Staging(tmp_path)
+    writes: list[str] = []
+    original = Staging.write
+
+    def counted(self: Staging, connection: str, entity: str, key: str, table: pa.Table) -> Path:
+        writes.append(key)
+        return original(self, connection, entity, key, table)
+
+    monkeypatch.setattr(Staging, "write", counted)
+    api.stage(staging, "2026-01-01", "2026-04-01")  # 10-day windows: three or four per month
+    assert sorted(writes) == ["2026-01", "2026-02", "2026-03"]
+    for r in api.records.values():
+        r["note"] = "v2"
+    failing = api.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params["from"] >= "2026-02-15":
+            return httpx.Response(400, json={"error": "no"})
+        return failing(request)
+
+    api.handler = handler  # type: ignore[method-assign]
+    with pytest.raises(ConnectorError):
+        api.stage(staging, "2026-01-01", "2026-04-01")
+    assert set(month(staging, "2026-01").values()) == {"v2"}  # read whole before the failure
+    assert set(month(staging, "2026-02").values()) == {"v1"}  # half read: the file stays as it was
+
+
+def test_an_extraction_raises_the_young_gc_threshold_only_while_it_runs(tmp_path: Path) -> None:
+    import gc
+
+    from connectors.core.gcscope import YOUNG_THRESHOLD, FewerCollections
+
+    before = gc.get_threshold()
+    seen: list[int] = []
+    api, staging = API(), Staging(tmp_path)
+    handler = api.handler
+
+    def watching(request: httpx.Request) -> httpx.Response:
+        seen.append(gc.get_threshold()[0])
+        return handler(request)
+
+    api.handler = watching  # type: ignore[method-assign]
+    with FewerCollections():  # nested with a scope of its own: the inner end must not undo it
+        api.stage(staging, "2026-01-01", "2026-01-20")
+        assert gc.get_threshold()[0] == max(before[0], YOUNG_THRESHOLD)
+    assert seen and set(seen) == {max(before[0], YOUNG_THRESHOLD)}
+    assert gc.get_threshold() == before
