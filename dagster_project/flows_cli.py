@@ -36,6 +36,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--all", action="store_true", help="every flow, in one run")
     r.add_argument("--start", help="first day (YYYY-MM-DD) of the dated sources")
     r.add_argument("--end", help="day after the last (YYYY-MM-DD); default: tomorrow")
+    rc = fsub.add_parser(
+        "reconcile",
+        help="run flows now and check older history for drift: re-read the look-back, re-extract "
+        "only the older windows whose counts or sums differ from what is staged",
+    )
+    rc.add_argument("flows", nargs="*", metavar="flow", help="one or more flows")
+    rc.add_argument("--all", action="store_true", help="every flow, in one run")
+    rc.add_argument(
+        "--days", type=int, help="how far back (default: the flow's reconcile.days, else all staged)"
+    )
 
 
 def print_problems(catalog: Catalog, out=None) -> None:
@@ -97,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from .flows_run import run_flows
 
+    if command == "reconcile":
+        if args.days is not None and args.days < 1:
+            print("couplet: error: --days must be 1 or more", file=sys.stderr)
+            return 2
+        return run_flows(names, catalog, reconcile=True, reconcile_days=args.days)
     return run_flows(names, catalog, args.start, args.end)
 
 

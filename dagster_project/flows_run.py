@@ -29,10 +29,13 @@ from .translator import (
     ALL_FLOWS_JOB,
     TAG_ALERTED,
     TAG_FLOWS,
+    TAG_LOOKBACK,
+    TAG_RECONCILE,
     TAG_WINDOW,
     flow_assets,
     label,
     lookback_window,
+    reconcile_window,
     window_tags,
 )
 
@@ -87,8 +90,15 @@ def run_flows(
     *,
     instance: dg.DagsterInstance | None = None,
     out=None,
+    reconcile: bool = False,
+    reconcile_days: int | None = None,
 ) -> int:
-    """Run ``names`` in one Dagster run; print progress and a table; 0 when everything succeeded."""
+    """Run ``names`` in one Dagster run; print progress and a table; 0 when everything succeeded.
+
+    ``reconcile``: the run covers the flows' reconcile range (``reconcile_days`` back, else their
+    ``reconcile.days``, else everything since ``partitions_start``); the look-back is re-read and the
+    older days are checked for drift (see ``dagster_project/reconcile.py``).
+    """
     from .build import build_definitions
 
     out = out or sys.stdout
@@ -98,9 +108,30 @@ def run_flows(
     assets = [flow_assets(n, f, flow_file) for n, f in flows.items()]
     paths = list(dict.fromkeys(p for a in assets for p in a.paths))
     partitioned = any(a.partitioned for a in assets)
-    first, after = run_window(catalog, names, start, end, now)
+    if reconcile:
+        if not partitioned:
+            print(
+                f"{', '.join(names)}: no dated source, nothing to reconcile (dimensions are read whole)",
+                file=out,
+            )
+        back = (
+            {
+                n: f.model_copy(update={"reconcile": f.reconcile.model_copy(update={"days": reconcile_days})})
+                for n, f in flows.items()
+            }
+            if reconcile_days
+            else flows
+        )
+        first, after = reconcile_window(list(back.values()), flow_file, now)
+        after = min(after, next_month(now.astimezone(dt.UTC).date()))
+    else:
+        first, after = run_window(catalog, names, start, end, now)
     tags = {TAG_FLOWS: ",".join(names), TAG_ALERTED: "by the couplet CLI"}
     tags.update(window_tags(first, after) if partitioned else {TAG_WINDOW: f"{first}..{after}"})
+    if not (start or end):
+        tags[TAG_LOOKBACK] = "1"  # each dated source re-reads its own lookback_days of this window
+    if reconcile and partitioned:
+        tags[TAG_RECONCILE] = "1"
     defs = build_definitions(catalog)
     job = defs.resolve_job_def(names[0] if len(names) == 1 else ALL_FLOWS_JOB)
     inst = instance or local_instance()

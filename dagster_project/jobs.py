@@ -27,7 +27,16 @@ from pipelines.config import Flow, FlowFile
 from pipelines.schedule import cron_expressions, describe
 
 from .runs import failed_steps, op_map, send_alerts
-from .translator import ALL_FLOWS_JOB, TAG_FLOWS, FlowAssets, lookback_window, window_tags
+from .translator import (
+    ALL_FLOWS_JOB,
+    TAG_FLOWS,
+    TAG_LOOKBACK,
+    TAG_RECONCILE,
+    FlowAssets,
+    lookback_window,
+    reconcile_window,
+    window_tags,
+)
 
 
 def build_job(flow_name: str, flow: Flow, assets: FlowAssets) -> dg.UnresolvedAssetJobDefinition:
@@ -48,16 +57,42 @@ def build_all_flows_job(assets: list[FlowAssets]) -> dg.UnresolvedAssetJobDefini
     )
 
 
-def scheduled_tags(flow: Flow, flow_file: FlowFile, assets: FlowAssets, now: dt.datetime) -> dict[str, str]:
-    """Tags of a scheduled run: the flow, and its look-back when it has monthly assets."""
+def scheduled_tags(
+    flow: Flow, flow_file: FlowFile, assets: FlowAssets, now: dt.datetime, reconcile: bool = False
+) -> dict[str, str]:
+    """Tags of a scheduled run: the flow, and its look-back when it has monthly assets; a reconciling
+    run covers the flow's reconcile range (its look-back re-read, older days checked for drift)."""
     if not assets.partitioned:
         return {}
-    start, end = lookback_window([flow], flow_file, now)
+    window = reconcile_window if reconcile else lookback_window
+    start, end = window([flow], flow_file, now)
     first = flow_file.settings.partitions_start
     # Partitions exist from partitions_start up to the current UTC month.
     start = max(start, first)
     end = min(end, next_month(now.astimezone(dt.UTC).date()))
-    return window_tags(start, max(end, start + dt.timedelta(days=1)))
+    tags = {**window_tags(start, max(end, start + dt.timedelta(days=1))), TAG_LOOKBACK: "1"}
+    return {**tags, TAG_RECONCILE: "1"} if reconcile else tags
+
+
+def reconcile_due(
+    instance: dg.DagsterInstance | None, flow_name: str, flow: Flow, assets: FlowAssets, now: dt.datetime
+) -> bool:
+    """Whether this scheduled run should also reconcile: the flow has dated sources and its last
+    successful reconciling run is older than ``reconcile.every_days`` (or there is none)."""
+    if not (assets.partitioned and flow.reconcile.enabled) or instance is None:
+        return False
+    last = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=flow_name, tags={TAG_RECONCILE: "1"}, statuses=[dg.DagsterRunStatus.SUCCESS]
+        ),
+        limit=1,
+    )
+    if not last:
+        return True
+    record = instance.get_run_record_by_id(last[0].run_id)
+    started = record.start_time if record is not None and record.start_time else 0.0
+    age = now.timestamp() - started
+    return age >= flow.reconcile.every_days * 86400 - 3600  # an hour early: a daily tick drifts
 
 
 def build_schedule(
@@ -68,7 +103,8 @@ def build_schedule(
 
     def evaluate(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
         now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        yield dg.RunRequest(run_key=None, tags=scheduled_tags(flow, flow_file, assets, now))
+        reconcile = reconcile_due(context.instance_ref and context.instance, flow_name, flow, assets, now)
+        yield dg.RunRequest(run_key=None, tags=scheduled_tags(flow, flow_file, assets, now, reconcile))
 
     crons = cron_expressions(schedule)
     return dg.ScheduleDefinition(
@@ -81,6 +117,11 @@ def build_schedule(
         if schedule.enabled
         else dg.DefaultScheduleStatus.STOPPED,
         description=f"{describe(schedule)}; re-reads a trailing look-back"
+        + (
+            f"; every {flow.reconcile.every_days} day(s) also checks older history for drift"
+            if flow.reconcile.enabled and assets.partitioned
+            else ""
+        )
         + ("" if schedule.enabled else " (enabled: false in the flow file)"),
     )
 

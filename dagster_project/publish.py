@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.core.sizing import next_month
-from destinations.base import Mode, ParquetSource, Scope
+from destinations.base import Deletes, Mode, ParquetSource, Scope
 from pipelines.ledger import Ledger
 from pipelines.loader import Catalog
-from pipelines.outputs import describe, landing
+from pipelines.outputs import describe, landing, without_null_keys
 from pipelines.staging import Staging, partition_keys
 
 from .failures import reported
@@ -47,6 +47,21 @@ from .translator import (
 def _step_schema(catalog: Catalog, flow_name: str, step: str) -> dg.TableSchema:
     planned = next(p for p in catalog.plan(flow_name) if p.name == step)
     return dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in planned.columns])
+
+
+def _sources_of(catalog: Catalog, flow_name: str, step: str) -> set[str]:
+    """The flow's sources a step reads, through earlier steps too."""
+    flow = catalog.flow_file.flows[flow_name]
+    planned = {p.name: p for p in catalog.plan(flow_name)}
+    found: set[str] = set()
+    todo = [step]
+    while todo:
+        name = todo.pop()
+        if name in flow.sources:
+            found.add(name)
+        elif name in planned:
+            todo.extend(planned[name].inputs)
+    return found
 
 
 def month_start(day: dt.date) -> dt.date:
@@ -81,6 +96,10 @@ def build_publish_asset(
         upstream = dg.AssetKey(step_path(flow_name, output.from_))
         schema = _step_schema(catalog, flow_name, output.from_)
         monthly = False
+    # A step result is complete (authoritative) unless a source it reads has a date range.
+    whole = from_source or not any(
+        flow.sources[s].dates for s in _sources_of(catalog, flow_name, output.from_)
+    )
     pool_hint = getattr(output.to.settings, "path", None)
 
     @dg.asset(
@@ -117,7 +136,17 @@ def build_publish_asset(
                         f"materialize {label(step_path(flow_name, output.from_))} first"
                     )
                 data = ParquetSource((str(file),), pq.read_schema(file).remove_metadata())
-            return publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly)
+            deletes = None
+            if mode is Mode.UPSERT and output.deletes_mode != "keep" and whole:
+                # The rows of the re-read scope are authoritative: a key gone from them is gone at the source.
+                span = parse_window(context.run.tags) if monthly else None
+                authoritative = (
+                    Scope("_window_start", month_start(span[0]), next_month(span[1] - dt.timedelta(days=1)))
+                    if span is not None
+                    else None
+                )
+                deletes = Deletes(authoritative, soft=output.deletes_mode == "soft")
+            return publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes)
 
     return _publish
 
@@ -131,19 +160,25 @@ def publish(
     keys: tuple[str, ...],
     scope: Scope | None,
     partitioned: bool,
+    deletes: Deletes | None = None,
 ) -> dg.MaterializeResult:
     """Write one output (through the ledger for append_new) and describe what landed."""
     exactly_once = output.mode == "append_new"
     ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
     extra: dict[str, object] = {}
+    if mode is Mode.UPSERT or exactly_once:
+        data, dropped = without_null_keys(data, keys, output, f"{flow_name} -> {describe(output)}")
+        if output.null_keys == "drop":
+            extra["rows_dropped_null_key"] = dropped
     written: ParquetSource | pa.Table = data
     if ledger is not None:
         fresh = ledger.new_rows(data, keys)
-        extra = {"rows_new": fresh.num_rows, "rows_already_sent": data.to_table().num_rows - fresh.num_rows}
+        total = data.num_rows if isinstance(data, pa.Table) else data.to_table().num_rows
+        extra.update(rows_new=fresh.num_rows, rows_already_sent=total - fresh.num_rows)
         written = fresh
     # Built here, not at load time: credentials are read when a run needs them.
     result = landing(output, partitioned=partitioned).write(
-        written, mode, keys, scope, output.allow_empty or exactly_once
+        written, mode, keys, scope, output.allow_empty or exactly_once, deletes
     )
     if ledger is not None and isinstance(written, pa.Table):
         # Only after the destination confirmed the write: a failed write sends again next run.
@@ -156,6 +191,11 @@ def publish(
         "rows_deleted": result.rows_deleted,
         "seconds": round(result.duration_s, 3),
         "scope": str(scope) if scope else "whole target",
+        **(
+            {"deletes": f"{'soft' if deletes.soft else 'hard'} in {deletes.scope or 'the whole target'}"}
+            if deletes is not None
+            else {}
+        ),
         **extra,
     }
     total = result.extra.get("rows_total")

@@ -17,7 +17,7 @@ a preview; each month partition gets its own ``dagster/row_count``; the primary 
 
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -34,7 +34,17 @@ from pipelines.staging import StageReport, Staging, partition_keys, release_memo
 
 from .failures import reported, retry_policy
 from .resources import CoupletResource, monthly_partitions
-from .translator import TAG_WINDOW, Kind, kind_of, label, parse_window, raw_path, stable_digest
+from .translator import (
+    TAG_FLOWS,
+    TAG_LOOKBACK,
+    TAG_WINDOW,
+    Kind,
+    kind_of,
+    label,
+    parse_window,
+    raw_path,
+    stable_digest,
+)
 
 PK_CHECK = "primary_key_unique_not_null"
 PREVIEW_ROWS = 5
@@ -95,13 +105,23 @@ def key_check(files: Sequence[str], entity: Entity) -> dg.AssetCheckResult:
     )
 
 
-def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
-    """Days this run reads of a monthly asset: its months, narrowed to the run's window if any."""
+def _days(context: dg.AssetExecutionContext, lookbacks: Mapping[str, int]) -> tuple[dt.date, dt.date]:
+    """Days this run reads of a monthly asset: its months, narrowed to the run's window if any.
+
+    In a look-back run (a schedule's, or ``flows run`` without dates) the window is the longest
+    look-back of the run's flows; this source reads only its own: the last ``lookback_days`` (the
+    longest of the run's flows that read it, ``lookbacks``) up to the window's end.
+    """
     tw = context.partition_time_window
     start, end = tw.start.date(), tw.end.date()
-    window = parse_window(context.run.tags)
-    if window is not None and context.run.tags.get(TAG_WINDOW):
+    tags = context.run.tags
+    window = parse_window(tags)
+    if window is not None and tags.get(TAG_WINDOW):
         start, end = max(start, window[0]), min(end, window[1])
+        flows = [f for f in tags.get(TAG_FLOWS, "").split(",") if f in lookbacks]
+        if tags.get(TAG_LOOKBACK) == "1" and flows:
+            own = max(lookbacks[f] for f in flows)
+            start = max(start, window[1] - dt.timedelta(days=own + 1))  # "today" is window[1] - 1 day
     return start, max(start, end)
 
 
@@ -186,6 +206,11 @@ def build_raw_asset(
     start_day = catalog.flow_file.settings.partitions_start
     partitions = monthly_partitions(start_day) if kind is Kind.MONTHLY else None
     env, literals = conn.setting_values()
+    lookbacks: dict[str, int] = {}  # flow -> the look-back of its source(s) reading this entity
+    for f, flow in catalog.flow_file.flows.items():
+        for spec in flow.sources.values():
+            if spec.connection == name and spec.entity == entity.name:
+                lookbacks[f] = max(lookbacks.get(f, 0), spec.lookback_days)
     where = [
         f"{catalog.locate(['flows', f, 'sources', s])} flows.{f}.sources.{s}"
         for f, flow in catalog.flow_file.flows.items()
@@ -231,7 +256,7 @@ def build_raw_asset(
         keys: list[str] | None = None
         spans: list[tuple[dt.date | None, dt.date | None]] = [(None, None)]
         if entity.partitioning is Partitioning.DAILY:
-            first, after = _days(context)
+            first, after = _days(context, lookbacks)
             read = f"{first.isoformat()}..{after.isoformat()}"
             keys, spans = list(context.partition_keys), [(first, after)]
         elif entity.partitioning is Partitioning.YEARLY:

@@ -40,6 +40,8 @@ Path = tuple[str, ...]
 
 TAG_WINDOW = "couplet/window"  # days a run reads: "2026-11-03..2026-12-05" (end excluded)
 TAG_FLOWS = "couplet/flows"  # the flows a run serves, comma-separated
+TAG_LOOKBACK = "couplet/lookback"  # "1": the window is a look-back; each dated source reads its own days
+TAG_RECONCILE = "couplet/reconcile"  # "1": older days of the window are checked for drift, not re-read
 TAG_ALERTED = "couplet/alerted"  # the CLI already sent this run's failure alerts
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -137,6 +139,19 @@ def lookback_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) ->
     for flow in flows:
         today = now.astimezone(ZoneInfo(timezone(flow))).date()
         starts.append(today - dt.timedelta(days=lookback_days(flow, flow_file)))
+        ends.append(today + dt.timedelta(days=1))
+    return min(starts), max(ends)
+
+
+def reconcile_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """Days ``[start, end)`` a reconciling run covers: each flow's ``reconcile.days`` back (unset:
+    from ``partitions_start``, all that can be staged) up to the end of its look-back."""
+    first = flow_file.settings.partitions_start
+    starts, ends = [], []
+    for flow in flows:
+        today = now.astimezone(ZoneInfo(timezone(flow))).date()
+        back = flow.reconcile.days
+        starts.append(max(first, today - dt.timedelta(days=back)) if back else first)
         ends.append(today + dt.timedelta(days=1))
     return min(starts), max(ends)
 

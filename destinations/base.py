@@ -2,11 +2,21 @@
 
 A writer lands one Arrow table (streamed as record batches) in one target::
 
-    writer.write(target, data, mode, primary_key=(), scope=None, allow_empty=False) -> WriteResult
+    writer.write(target, data, mode, primary_key=(), scope=None, allow_empty=False, deletes=None) -> WriteResult
 
 ``mode`` is ``replace`` (whole target, or only the rows inside ``scope``), ``append`` or ``upsert``
 (merge on ``primary_key``: matching rows replaced in place, new rows appended, no duplicates).
 Each writer is atomic for its destination: when ``write`` raises, the previous content is intact.
+
+``deletes`` (``Deletes``, upsert only) says the incoming rows are complete for ``deletes.scope``
+(the whole target when ``None``): after the merge, every existing row inside that scope whose key
+did not arrive is gone at the source. Hard deletes remove it; soft deletes (``soft=True``) keep it
+and set its ``_deleted_at`` (``DELETED_AT``, timestamp[us, UTC], added as the last column when
+missing) to the write's time, once: a row already marked keeps its first time. Incoming rows get
+``_deleted_at`` null, so a record that comes back is revived. Rows whose scope column is null lie
+outside every scope. ``WriteResult.rows_deleted`` counts the rows removed (hard) or newly marked
+(soft); the deletes happen in the same atomic step as the merge. An empty upsert with deletes over
+the whole target is refused like an empty whole replace (``allow_empty`` lets it through).
 
 Shared pieces live here once so that the writers only do I/O: mode and key validation, the
 empty-replace guard, the stable merge used by file/sheet destinations, scope filtering and the
@@ -17,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -76,6 +86,26 @@ class Scope:
 
     def __str__(self) -> str:
         return f"{self.column} in [{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+DELETED_AT = "_deleted_at"  # soft deletes: when a row was first found gone at the source
+DELETED_AT_TYPE = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Deletes:
+    """For upsert: what the incoming rows are complete for, and what becomes of rows gone from it."""
+
+    # None: the whole target; else the existing rows whose scope column lies in [start, end)
+    scope: Scope | None = None
+    soft: bool = False  # keep gone rows, with _deleted_at set, instead of removing them
+
+    def describe(self) -> dict[str, object]:
+        """What ``WriteResult.extra`` reports about the deletes of a write."""
+        return {
+            "deletes": "soft" if self.soft else "hard",
+            "deletes_scope": str(self.scope or "whole target"),
+        }
 
 
 @dataclass
@@ -138,17 +168,81 @@ def check_mode(mode: Mode | str, primary_key: Sequence[str], schema: pa.Schema, 
     return parsed
 
 
-def guard_empty(mode: Mode, rows: int, allow_empty: bool, target: str, scope: Scope | None = None) -> None:
+def guard_empty(
+    mode: Mode,
+    rows: int,
+    allow_empty: bool,
+    target: str,
+    scope: Scope | None = None,
+    deletes: Deletes | None = None,
+) -> None:
     """Refuse to wipe a target with an empty replace unless the output says empty is fine.
 
     An expired token that yields zero rows must never blank a report; scoped replaces are exempt
     because an empty day (a weekend, deleted entries) is normal and only touches its own scope.
+    An upsert with deletes over the whole target follows the same rule: with 0 rows it would
+    delete (or mark) every row. Scoped deletes of an empty period are fine.
     """
-    if mode is Mode.REPLACE and rows == 0 and not allow_empty and scope is None:
+    if rows != 0 or allow_empty:
+        return
+    if mode is Mode.REPLACE and scope is None:
         raise EmptyReplaceError(
             f"{target}: refusing to replace the whole target with 0 rows (it would erase what is there). "
             "If an empty result is expected, set allow_empty: true on the output."
         )
+    if mode is Mode.UPSERT and deletes is not None and deletes.scope is None:
+        what = "mark every row deleted" if deletes.soft else "delete every row"
+        raise EmptyReplaceError(
+            f"{target}: refusing to upsert 0 rows with deletes over the whole target (it would {what}). "
+            "If an empty result is expected, set allow_empty: true on the output, or give the deletes a scope."
+        )
+
+
+def check_deletes(mode: Mode, deletes: Deletes | None, target: str) -> None:
+    """``deletes`` belong to ``upsert``: only a merge on a key can tell which rows went missing."""
+    if deletes is not None and mode is not Mode.UPSERT:
+        raise DestinationConfigError(
+            f"{target}: deletes only apply to mode 'upsert' (this output uses {mode.value!r}); "
+            "remove the deletes setting or switch the output to mode upsert with a primary_key"
+        )
+
+
+def check_deletes_scope(
+    deletes: Deletes | None, columns: Sequence[str], target: str, ignore_case: bool = False
+) -> None:
+    """The existing data must have the column the deletes are scoped by (``ignore_case`` for
+    destinations whose names ignore case: DuckDB, BigQuery)."""
+    if deletes is None or deletes.scope is None:
+        return
+    column = deletes.scope.column
+    found = column.lower() in {c.lower() for c in columns} if ignore_case else column in columns
+    if not found:
+        raise DestinationConfigError(
+            f"{target}: the existing data has no column {column!r} to scope the deletes by; "
+            f"columns are: {list(columns)}. Fix the scope column, or replace the target once (mode replace) "
+            "to give it that column"
+        )
+
+
+def live(table: pa.Table) -> pa.Table:
+    """The incoming rows of a soft-delete upsert: present at the source, so ``_deleted_at`` is null
+    (a record that comes back is revived). The column goes last, replacing one the data has."""
+    if DELETED_AT in table.column_names:
+        table = table.drop_columns([DELETED_AT])
+    return table.append_column(
+        pa.field(DELETED_AT, DELETED_AT_TYPE), pa.nulls(table.num_rows, DELETED_AT_TYPE)
+    )
+
+
+def live_reader(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """``live`` batch by batch, for writers that stream."""
+    schema = live(reader.schema.empty_table()).schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            yield from live(pa.Table.from_batches([batch])).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _key_tuples(table: pa.Table, keys: Sequence[str]) -> list[tuple]:
@@ -181,14 +275,18 @@ def merge_on_keys(existing: pa.Table, incoming: pa.Table, keys: Sequence[str]) -
 
 def rows_outside_scope(table: pa.Table, scope: Scope) -> pa.Table:
     """The rows a scoped replace keeps: those whose scope column is outside ``[start, end)`` or null."""
+    return table.filter(pc.invert(inside_scope(table, scope)))
+
+
+def inside_scope(table: pa.Table, scope: Scope) -> pa.ChunkedArray:
+    """Per row: whether its scope column lies in ``[start, end)`` (a null lies outside every scope)."""
     if scope.column not in table.column_names:
         raise DestinationConfigError(
             f"scope column {scope.column!r} is not in the existing data; columns are: {table.column_names}"
         )
     col = table.column(scope.column)
     start, end = _scope_bound(scope.start, col.type), _scope_bound(scope.end, col.type)
-    inside = pc.and_(pc.greater_equal(col, start), pc.less(col, end))
-    return table.filter(pc.invert(pc.fill_null(inside, False)))
+    return pc.fill_null(pc.and_(pc.greater_equal(col, start), pc.less(col, end)), False)
 
 
 def _scope_bound(value: dt.date | dt.datetime, type_: pa.DataType) -> pa.Scalar:

@@ -8,7 +8,11 @@ The incoming record batches are streamed into one Parquet file (spooled: in memo
 * ``replace``: one load job with WRITE_TRUNCATE; the table's data and schema become the incoming ones.
 * ``append``: one load job with WRITE_APPEND and ALLOW_FIELD_ADDITION/RELAXATION.
 * ``upsert``: a load job into a staging table, then one MERGE on the primary key (the last row of a
-  key in the batch wins; columns the data lacks keep their values on updated rows).
+  key in the batch wins; columns the data lacks keep their values on updated rows). With
+  ``deletes`` the same MERGE also has ``WHEN NOT MATCHED BY SOURCE [AND <scope>] THEN DELETE``
+  (hard) or ``THEN UPDATE SET _deleted_at = @deleted_at`` guarded by ``_deleted_at IS NULL``
+  (soft; the staged rows carry ``_deleted_at`` null). A soft write then counts the rows stamped
+  with its own time for ``rows_deleted``. With no incoming rows it is one DELETE / UPDATE.
 * scoped ``replace``: a load job into a staging table, then one MERGE ... ON FALSE that inserts the
   staged rows and deletes the target rows whose scope column is in ``[start, end)``. Chosen over
   ``table$YYYYMMDD`` partition decorators because it is one atomic statement for any scope (several
@@ -43,6 +47,7 @@ from google.auth.exceptions import RefreshError, TransportError
 from google.cloud import bigquery
 
 from .base import (
+    Deletes,
     DestinationAuthError,
     DestinationConfigError,
     DestinationError,
@@ -52,8 +57,10 @@ from .base import (
     SchemaConflictError,
     Scope,
     WriteResult,
+    check_deletes,
     check_limits,
     check_mode,
+    live_reader,
 )
 from .bigquery_load import LoadRun
 from .bigquery_schema import ident, to_field
@@ -156,18 +163,22 @@ class BigQueryWriter:
         primary_key: Sequence[str] = (),
         scope: Scope | None = None,
         allow_empty: bool = False,
+        deletes: Deletes | None = None,
     ) -> WriteResult:
         started = time.perf_counter()
         name = str(target)
         reader = data.to_reader() if isinstance(data, pa.Table | ParquetSource) else data
         parsed = check_mode(mode, primary_key, reader.schema, name)
+        check_deletes(parsed, deletes, name)
+        if deletes is not None and deletes.soft:
+            reader = live_reader(reader)  # incoming rows are live: _deleted_at null, the last column
         incoming = [to_field(f) for f in reader.schema]
         _check_names(reader.schema, name)
         check_limits(reader.schema.empty_table(), self.limits, name)
         check_scope(parsed, reader.schema.empty_table(), scope, name)  # rows are checked as they stream
         client = self._client(target)
         try:
-            run = LoadRun(self, client, target, parsed, list(primary_key), scope, name)
+            run = LoadRun(self, client, target, parsed, list(primary_key), scope, name, deletes)
             return run.write(reader, incoming, allow_empty, started)
         except (gexc.Forbidden, gexc.Unauthorized) as exc:
             who = self._account or "the account couplet uses"

@@ -19,11 +19,13 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from .base import (
+    Deletes,
     DestinationConfigError,
     LimitExceededError,
     Mode,
     Scope,
     WriteResult,
+    check_deletes_scope,
     check_limits,
     guard_empty,
 )
@@ -32,6 +34,8 @@ from .bigquery_schema import (
     arrow_type,
     clustering_for,
     convert,
+    count_marked,
+    delete_gone,
     delete_scope,
     ident,
     merge_scope,
@@ -53,10 +57,12 @@ class LoadRun:
     """One write: the state shared by its steps."""
 
     def __init__(self, writer: BigQueryWriter, client: bigquery.Client, target: BigQueryTarget, mode: Mode,
-                 keys: list[str], scope: Scope | None, name: str) -> None:  # fmt: skip
+                 keys: list[str], scope: Scope | None, name: str, deletes: Deletes | None = None) -> None:  # fmt: skip
         self.w, self.client, self.target, self.mode, self.keys, self.scope, self.name = (
             writer, client, target, mode, keys, scope, name,
         )  # fmt: skip
+        self.deletes = self.gone = deletes
+        self.now = dt.datetime.now(dt.UTC)  # the write's time: soft deletes mark rows with it
         self.job_ids: list[str] = []
         self.location = target.location
         self.table: bigquery.Table | None = None
@@ -65,6 +71,9 @@ class LoadRun:
     def write(self, reader: pa.RecordBatchReader, incoming: list[bigquery.SchemaField], allow_empty: bool,
               started: float) -> WriteResult:  # fmt: skip
         table = self._get_table()
+        if table is not None and self.mode is Mode.UPSERT:  # before anything is loaded or changed
+            check_deletes_scope(self.deletes, [f.name for f in table.schema], self.name, ignore_case=True)
+        self.gone = self.deletes if table is not None else None  # a new table has no rows to delete
         whole = self.mode is Mode.REPLACE and self.scope is None
         replaced = int(table.num_rows or 0) if (table is not None and whole) else 0
         load, added = plan_fields(incoming, None if (table is None or whole) else table.schema, self.name)
@@ -77,7 +86,7 @@ class LoadRun:
         staged = self.mode is Mode.UPSERT or self.scope is not None
         with tempfile.SpooledTemporaryFile(max_size=self.w.spool_max_bytes, mode="r+b") as spool:
             rows = _to_parquet(reader, load, padding, spool, self.mode is Mode.UPSERT, self._check_batch)
-            guard_empty(self.mode, rows, allow_empty, self.name, self.scope)
+            guard_empty(self.mode, rows, allow_empty, self.name, self.scope, self.deletes)
             size = spool.tell()
             if table is None:
                 table = self._create(load)
@@ -113,6 +122,7 @@ class LoadRun:
                 "rows_updated": stats.get("updated", 0),
                 "parquet_bytes": size,
                 "job_ids": self.job_ids,
+                **(self.deletes.describe() if self.deletes else {}),
             },
         )
 
@@ -187,9 +197,12 @@ class LoadRun:
         job.result(timeout=self.w.job_timeout_s)
 
     def _query(self, sql: str) -> bigquery.QueryJob:
-        params = []
-        if self.scope is not None:
-            params = _scope_params(self.scope, self._column_type(self.scope.column))
+        params: list[bigquery.ScalarQueryParameter] = []
+        bounds = self.scope or (self.deletes.scope if self.deletes else None)
+        if bounds is not None and "@scope_start" in sql:
+            params = _scope_params(bounds, self._column_type(bounds.column))
+        if "@deleted_at" in sql:
+            params.append(bigquery.ScalarQueryParameter("deleted_at", "TIMESTAMP", self.now))
         config = bigquery.QueryJobConfig(query_parameters=params, use_legacy_sql=False)
         job = self.client.query(sql, job_config=config, location=self.location)
         self.job_ids.append(job.job_id)
@@ -206,6 +219,9 @@ class LoadRun:
             self._query(f"TRUNCATE TABLE {target}")
         elif self.scope is not None:
             job = self._query(delete_scope(target, self.scope.column))
+            return {"deleted": int(job.num_dml_affected_rows or 0)}
+        elif self.gone is not None:  # an upsert of nothing: every row inside the scope is gone
+            job = self._query(delete_gone(target, self.gone))
             return {"deleted": int(job.num_dml_affected_rows or 0)}
         return {}
 
@@ -227,14 +243,18 @@ class LoadRun:
             )
             columns = [f.name for f in load]
             if self.mode is Mode.UPSERT:
-                job = self._query(merge_upsert(target, source, columns, self.keys, SEQ))
+                job = self._query(merge_upsert(target, source, columns, self.keys, SEQ, self.gone))
             else:
                 assert self.scope is not None
                 job = self._query(merge_scope(target, source, columns, self.scope.column))
             dml = job.dml_stats
-            return (
+            stats = (
                 {"deleted": int(dml.deleted_row_count), "updated": int(dml.updated_row_count)} if dml else {}
             )
+            if self.gone is not None and self.gone.soft:  # the MERGE counts marks as updates
+                marked = next(iter(self._query(count_marked(target)).result()))[0]
+                stats = {"deleted": int(marked), "updated": stats.get("updated", 0) - int(marked)}
+            return stats
         finally:
             self.client.delete_table(staging.reference, not_found_ok=True)
 

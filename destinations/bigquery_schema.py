@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 from google.cloud.bigquery import SchemaField
 
-from .base import DestinationConfigError, SchemaConflictError
+from .base import DELETED_AT, Deletes, DestinationConfigError, SchemaConflictError
 
 LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN", "STRUCT": "RECORD"}
 STANDARD = {v: k for k, v in LEGACY.items()}
@@ -203,8 +203,20 @@ def ident(name: str) -> str:
     return f"`{name}`"
 
 
-def merge_upsert(target: str, staging: str, columns: Sequence[str], keys: Sequence[str], seq: str) -> str:
-    """MERGE the staged rows into ``target`` by ``keys``; the last staged row of a key wins."""
+def merge_upsert(
+    target: str,
+    staging: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    seq: str,
+    deletes: Deletes | None = None,
+) -> str:
+    """MERGE the staged rows into ``target`` by ``keys``; the last staged row of a key wins.
+
+    With ``deletes``, the same statement handles the target rows no staged row matches: ``WHEN NOT
+    MATCHED BY SOURCE [AND <scope on T>]`` deletes them (hard), or sets ``_deleted_at`` to
+    ``@deleted_at`` where it is still null (soft; the staged rows carry ``_deleted_at`` null, so
+    matched and inserted rows are live). The scope bounds are ``@scope_start`` / ``@scope_end``."""
     cols = [ident(c) for c in columns]
     partition = ", ".join(ident(k) for k in keys)
     on = " AND ".join(f"T.{ident(k)} = S.{ident(k)}" for k in keys)
@@ -217,7 +229,35 @@ def merge_upsert(target: str, staging: str, columns: Sequence[str], keys: Sequen
     if updates:
         sql += f" WHEN MATCHED THEN UPDATE SET {', '.join(updates)}"
     sql += f" WHEN NOT MATCHED THEN INSERT ({', '.join(cols)}) VALUES ({', '.join('S.' + c for c in cols)})"
+    if deletes is not None:
+        sql += " WHEN NOT MATCHED BY SOURCE" + gone_condition(deletes, "T.", " AND ")
+        sql += f" THEN UPDATE SET {ident(DELETED_AT)} = @deleted_at" if deletes.soft else " THEN DELETE"
     return sql
+
+
+def gone_condition(deletes: Deletes, alias: str = "", joiner: str = " AND ") -> str:
+    """The conditions (each preceded by ``joiner``) a row gone at the source must also meet to be
+    deleted or marked: inside the scope (a null scope column is outside), not yet marked (soft)."""
+    parts = []
+    if deletes.soft:
+        parts.append(f"{alias}{ident(DELETED_AT)} IS NULL")
+    if deletes.scope is not None:
+        col = alias + ident(deletes.scope.column)
+        parts.append(f"{col} >= @scope_start AND {col} < @scope_end")
+    return "".join(joiner + p for p in parts)
+
+
+def delete_gone(target: str, deletes: Deletes) -> str:
+    """Deletes of an upsert with no incoming rows: every row inside the scope is gone."""
+    where = "TRUE" + gone_condition(deletes)
+    if deletes.soft:
+        return f"UPDATE {target} SET {ident(DELETED_AT)} = @deleted_at WHERE {where}"
+    return f"DELETE FROM {target} WHERE {where}"
+
+
+def count_marked(target: str) -> str:
+    """The rows a soft-delete write marked: their ``_deleted_at`` is exactly that write's time."""
+    return f"SELECT COUNT(*) FROM {target} WHERE {ident(DELETED_AT)} = @deleted_at"
 
 
 def merge_scope(target: str, staging: str, columns: Sequence[str], scope_column: str) -> str:

@@ -3,14 +3,19 @@
 The incoming Arrow data is copied into a temporary table first (so its size is known and it is
 read once), then one transaction changes the target: ``CREATE OR REPLACE`` for a whole replace,
 ``DELETE`` of the scope + ``INSERT`` for a scoped replace, ``INSERT`` for append and ``MERGE`` on
-the primary key for upsert. New columns are added with ``ALTER TABLE``; a column whose type cannot
-hold the new values is a ``SchemaConflictError``. Identifiers are always quoted, values bound.
+the primary key for upsert. Upsert ``deletes`` (``base.Deletes``) add, in the same transaction, a
+``DELETE`` (hard) or an ``UPDATE ... SET _deleted_at`` (soft) of the rows inside the deletes' scope
+whose key is not among the incoming ones (``NOT EXISTS``, keys compared with ``IS NOT DISTINCT
+FROM`` like the MERGE). New columns, ``_deleted_at`` included, are added with ``ALTER TABLE``; a
+column whose type cannot hold the new values is a ``SchemaConflictError``. Identifiers are always
+quoted, values bound.
 
 DuckDB allows one writing process per file: open it only for the write, never keep it open.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Mapping
@@ -22,12 +27,16 @@ import duckdb
 import pyarrow as pa
 
 from .base import (
+    DELETED_AT,
+    Deletes,
     DestinationConfigError,
     Mode,
     ParquetSource,
     SchemaConflictError,
     Scope,
     WriteResult,
+    check_deletes,
+    check_deletes_scope,
     check_mode,
     guard_empty,
 )
@@ -106,12 +115,19 @@ class DuckDBWriter:
         primary_key: tuple[str, ...] | list[str] = (),
         scope: Scope | None = None,
         allow_empty: bool = False,
+        deletes: Deletes | None = None,
     ) -> WriteResult:
         started = time.perf_counter()
         keys = tuple(primary_key)
         parsed = check_mode(mode, keys, data.schema, str(target))
         if scope is not None and parsed is not Mode.REPLACE:
             raise DestinationConfigError(f"{target}: a scope only applies to mode 'replace'")
+        check_deletes(parsed, deletes, str(target))
+        columns = "*"
+        if deletes is not None and deletes.soft:  # incoming rows are live: _deleted_at null, last
+            dropped = f" EXCLUDE ({quote(DELETED_AT)})" if DELETED_AT in data.schema.names else ""
+            columns = f"*{dropped}, CAST(NULL AS TIMESTAMPTZ) AS {quote(DELETED_AT)}"
+        now = dt.datetime.now(dt.UTC)
         con = self.connect(target.path)
         try:
             if isinstance(data, ParquetSource) and data.paths:
@@ -120,17 +136,17 @@ class DuckDBWriter:
                 # (the last row of a key wins), so it copies into a temp table first.
                 files = ", ".join("'" + p.replace("'", "''") + "'" for p in data.paths)
                 kind = "TABLE" if parsed is Mode.UPSERT else "VIEW"
-                con.execute(f"CREATE TEMP {kind} __incoming AS SELECT * FROM read_parquet([{files}])")
+                con.execute(f"CREATE TEMP {kind} __incoming AS SELECT {columns} FROM read_parquet([{files}])")
             else:
                 arrow = data.to_reader() if isinstance(data, ParquetSource) else data
                 con.register("__incoming_arrow", arrow)
-                con.execute("CREATE TEMP TABLE __incoming AS SELECT * FROM __incoming_arrow")
+                con.execute(f"CREATE TEMP TABLE __incoming AS SELECT {columns} FROM __incoming_arrow")
                 con.unregister("__incoming_arrow")
             rows = scalar(con, "SELECT count(*) FROM __incoming")
-            guard_empty(parsed, rows, allow_empty, str(target), scope)
+            guard_empty(parsed, rows, allow_empty, str(target), scope, deletes)
             con.execute("BEGIN TRANSACTION")
             try:
-                written, deleted = self._apply(con, target, parsed, keys, scope, data.schema)
+                written, deleted = self._apply(con, target, parsed, keys, scope, deletes, now)
                 total = scalar(con, f"SELECT count(*) FROM {qualified(target.table)}")
                 con.execute("COMMIT")
             except BaseException:
@@ -142,9 +158,8 @@ class DuckDBWriter:
             ) from exc
         finally:
             con.close()
-        return WriteResult(
-            str(target), parsed, written, deleted, time.perf_counter() - started, {"rows_total": total}
-        )
+        extra = {"rows_total": total, **(deletes.describe() if deletes else {})}
+        return WriteResult(str(target), parsed, written, deleted, time.perf_counter() - started, extra)
 
     # -- one mode each ------------------------------------------------------------------------
 
@@ -155,7 +170,8 @@ class DuckDBWriter:
         mode: Mode,
         keys: tuple[str, ...],
         scope: Scope | None,
-        schema: pa.Schema,
+        deletes: Deletes | None,
+        now: dt.datetime,
     ) -> tuple[int, int]:
         table = qualified(target.table)
         if "." in target.table:
@@ -169,7 +185,9 @@ class DuckDBWriter:
         if not exists:
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM __incoming")
             return rows, 0
-        self._add_new_columns(con, target, exists, schema)
+        if mode is Mode.UPSERT:
+            check_deletes_scope(deletes, list(exists), str(target), ignore_case=True)
+        incoming = self._add_new_columns(con, target, exists)
         if mode is Mode.REPLACE:
             assert scope is not None
             if scope.column not in exists:
@@ -192,12 +210,13 @@ class DuckDBWriter:
         if mode is Mode.APPEND:
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __incoming")
             return rows, 0
-        return self._merge(con, table, keys, schema), 0
+        written = self._merge(con, table, keys, list(incoming))
+        return written, self._delete_gone(con, table, keys, deletes, now, exists) if deletes else 0
 
     def _merge(
-        self, con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], schema: pa.Schema
+        self, con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], columns: list[str]
     ) -> int:
-        names = [quote(n) for n in schema.names]
+        names = [quote(n) for n in columns]
         key_list = ", ".join(quote(k) for k in keys)
         # The last row of a key within one batch wins (rowid is insertion order in a temp table).
         source = f"(SELECT * FROM __incoming QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY rowid DESC) = 1)"
@@ -213,6 +232,32 @@ class DuckDBWriter:
         )
         con.execute(sql)
         return scalar(con, f"SELECT count(*) FROM {source}")
+
+    def _delete_gone(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        keys: tuple[str, ...],
+        deletes: Deletes,
+        now: dt.datetime,
+        types: dict[str, str],
+    ) -> int:
+        """Remove (hard) or mark (soft) the rows inside the deletes' scope whose key did not arrive;
+        returns how many rows were removed or newly marked. Runs after the MERGE, so the rows it
+        inserted or updated have incoming keys and are never touched. ``types``: the table's columns."""
+        match = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM s.{quote(k)}" for k in keys)
+        where = f"NOT EXISTS (SELECT 1 FROM __incoming AS s WHERE {match})"
+        params: list[object] = []
+        if deletes.scope is not None:
+            column = quote(deletes.scope.column)
+            kind = next((t for c, t in types.items() if c.lower() == deletes.scope.column.lower()), "")
+            where += f" AND t.{column} >= ? AND t.{column} < ?"
+            params = [_bound(deletes.scope.start, kind), _bound(deletes.scope.end, kind)]
+        if deletes.soft:
+            marked = quote(DELETED_AT)
+            sql = f"UPDATE {table} AS t SET {marked} = ? WHERE t.{marked} IS NULL AND {where}"
+            return int(scalar(con, sql, [now, *params]))
+        return int(scalar(con, f"DELETE FROM {table} AS t WHERE {where}", params))
 
     @staticmethod
     def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -230,11 +275,12 @@ class DuckDBWriter:
         con: duckdb.DuckDBPyConnection,
         target: DuckDBTarget,
         existing: dict[str, str],
-        schema: pa.Schema,
-    ) -> None:
+    ) -> dict[str, str]:
+        """Add the incoming columns the table lacks; returns the incoming columns and their types."""
         incoming = dict(
             con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '__incoming'"
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '__incoming' "
+                "ORDER BY ordinal_position"
             ).fetchall()
         )
         for name, typ in incoming.items():
@@ -245,6 +291,7 @@ class DuckDBWriter:
                     f"{target}: column {name!r} is {existing[name]} in the table but {typ} in the new data; "
                     "rename the column in the flow, or replace the table"
                 )
+        return incoming
 
     def read(self, target: DuckDBTarget) -> pa.Table:
         con = self.connect(target.path, read_only=True)
@@ -255,6 +302,27 @@ class DuckDBWriter:
 
 
 _NUMERIC = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]
+
+
+def _bound(value: dt.date | dt.datetime, column_type: str) -> dt.date | dt.datetime | str:
+    """A deletes scope bound comparable with the column (as ``base._scope_bound`` does for Arrow):
+    a date bound on a timestamp column means midnight (UTC for a zoned column), a datetime bound on
+    a date column means its day, text compares ISO."""
+    kind = column_type.upper()
+    if kind.startswith("TIMESTAMP"):
+        if not isinstance(value, dt.datetime):
+            value = dt.datetime(value.year, value.month, value.day)
+        zoned = "TIME ZONE" in kind or kind == "TIMESTAMPTZ"
+        if zoned and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        if not zoned and value.tzinfo is not None:
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+    if kind == "DATE" and isinstance(value, dt.datetime):
+        return value.date()
+    if kind == "VARCHAR":
+        return value.isoformat()
+    return value
 
 
 def _widens(existing: str, new: str) -> bool:

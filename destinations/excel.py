@@ -7,7 +7,8 @@ How a write goes:
 1. The incoming rows are checked (mode, key, empty replace). For ``append``, ``upsert`` and a
    scoped ``replace`` the current sheet is read back in openpyxl's read-only mode (``excel_read``)
    and combined with the incoming rows (``rewrite.combine``: stable upsert, scope rows replaced in
-   place). A plain ``replace`` does not read the sheet.
+   place, upsert ``deletes`` dropping or marking the rows gone at the source). A plain ``replace``
+   does not read the sheet.
 2. Excel's limits are checked on the final table (openpyxl enforces none of them).
 3. The new workbook is written to a temp file beside the target: every part of the old workbook is
    streamed across unchanged except the target sheet, which is streamed from Arrow
@@ -28,6 +29,7 @@ column widths fit the header and a sample of the values. Excel keeps millisecond
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import tempfile
@@ -42,6 +44,7 @@ import pyarrow as pa
 from openpyxl.utils.exceptions import InvalidFileException
 
 from .base import (
+    Deletes,
     DestinationConfigError,
     DestinationError,
     Limits,
@@ -49,9 +52,11 @@ from .base import (
     Scope,
     WriteResult,
     as_table,
+    check_deletes,
     check_limits,
     check_mode,
     guard_empty,
+    live,
 )
 from .excel_package import skeleton, splice
 from .excel_read import read_sheet
@@ -140,23 +145,28 @@ class ExcelWriter:
         primary_key: Sequence[str] = (),
         scope: Scope | None = None,
         allow_empty: bool = False,
+        deletes: Deletes | None = None,
     ) -> WriteResult:
         started = time.perf_counter()
         name = str(target)
         incoming = as_table(data)
         parsed = check_mode(mode, primary_key, incoming.schema, name)
-        guard_empty(parsed, incoming.num_rows, allow_empty, name, scope)
+        check_deletes(parsed, deletes, name)
+        guard_empty(parsed, incoming.num_rows, allow_empty, name, scope, deletes)
         check_columns(incoming, name)
         check_scope(parsed, incoming, scope, name)
+        now = dt.datetime.now(dt.UTC)
         if self.updated_at_column:
-            incoming = stamp(incoming, self.updated_at_column)
+            incoming = stamp(incoming, self.updated_at_column, now)
+        if deletes is not None and deletes.soft:
+            incoming = live(incoming)  # before reading: _deleted_at reads back as a UTC timestamp
         target.path.parent.mkdir(parents=True, exist_ok=True)
         with _folder_lock(target.path.parent):
             existing = None
             if parsed is not Mode.REPLACE or scope is not None:
                 types = {f.name: f.type for f in incoming.schema}
                 existing = self._read(target, types, name)
-            result = combine(existing, incoming, parsed, primary_key, scope, name)
+            result = combine(existing, incoming, parsed, primary_key, scope, name, deletes, now)
             check_limits(result.table, self.limits, name)
             size, replaced = self._replace_file(target, result.table, name)
         whole = parsed is Mode.REPLACE and scope is None
@@ -172,6 +182,7 @@ class ExcelWriter:
                 "rows_total": result.table.num_rows,
                 "rows_updated": result.rows_updated,
                 "bytes": size,
+                **(deletes.describe() if deletes else {}),
             },
         )
 

@@ -7,7 +7,7 @@ How a write goes:
 1. One metadata read finds the tab (created if missing) and the other tabs' sizes. For ``append``,
    ``upsert`` and a scoped ``replace`` the tab's values are read back (UNFORMATTED_VALUE, serial
    dates) and combined with the incoming rows (``rewrite.combine``: stable upsert, scope rows
-   replaced in place). Column types come from the incoming data, else from the schema recorded on
+   replaced in place, upsert ``deletes`` dropping or marking the rows gone at the source). Column types come from the incoming data, else from the schema recorded on
    the tab as developer metadata (``couplet.schema``) at the last write, else from the values.
 2. Limits are checked before anything is written: 50,000 characters per cell, and 10 million cells
    for the whole spreadsheet including the other tabs and the staging copy.
@@ -50,6 +50,7 @@ import pyarrow as pa
 from gspread.http_client import HTTPClient
 
 from .base import (
+    Deletes,
     DestinationConfigError,
     LimitExceededError,
     Limits,
@@ -57,9 +58,11 @@ from .base import (
     Scope,
     WriteResult,
     as_table,
+    check_deletes,
     check_limits,
     check_mode,
     guard_empty,
+    live,
 )
 from .cells import from_cells, infer_type
 from .google_auth import (
@@ -204,17 +207,21 @@ class SheetsWriter:
         primary_key: Sequence[str] = (),
         scope: Scope | None = None,
         allow_empty: bool = False,
+        deletes: Deletes | None = None,
     ) -> WriteResult:
         started = time.perf_counter()
         name = str(target)
         incoming = as_table(data)
         parsed = check_mode(mode, primary_key, incoming.schema, name)
-        guard_empty(parsed, incoming.num_rows, allow_empty, name, scope)
+        check_deletes(parsed, deletes, name)
+        guard_empty(parsed, incoming.num_rows, allow_empty, name, scope, deletes)
         check_columns(incoming, name)
         check_scope(parsed, incoming, scope, name)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         if self.updated_at is UpdatedAt.COLUMN:
             incoming = stamp(incoming, self.updated_at_column, now)
+        if deletes is not None and deletes.soft:
+            incoming = live(incoming)  # before reading: _deleted_at reads back as a UTC timestamp
         api = self._api(target)
         meta = api.metadata()
         sheets = meta.get("sheets", [])
@@ -225,7 +232,7 @@ class SheetsWriter:
         if tab is not None and (parsed is not Mode.REPLACE or scope is not None):
             types = {f.name: f.type for f in incoming.schema}
             existing = self._read(api, tab, types, name)
-        result = combine(existing, incoming, parsed, primary_key, scope, name)
+        result = combine(existing, incoming, parsed, primary_key, scope, name, deletes, now)
         table = result.table
         whole = parsed is Mode.REPLACE and scope is None
         check_limits(table, self.limits, name)
@@ -259,6 +266,7 @@ class SheetsWriter:
                 "requests": api.requests,
                 "retries": api.retries,
                 "throttled_s": round(self.reads.waited_s + self.writes.waited_s + api.backoff_s, 3),
+                **(deletes.describe() if deletes else {}),
             },
         )
 

@@ -8,7 +8,10 @@ current rows, compute the new content here and rewrite the target atomically. Th
   period where it was), or go at the end when the scope held nothing;
 * ``append``: current rows, then the incoming rows;
 * ``upsert``: ``merge_on_keys`` (rows keep their position, updated in place, new keys appended);
-  a column the incoming rows lack keeps the current value of the row they update.
+  a column the incoming rows lack keeps the current value of the row they update. With
+  ``deletes``, the current rows inside the deletes' scope whose key did not arrive are then
+  dropped (hard) or get ``_deleted_at`` set (soft, see ``base.Deletes``); the other rows keep
+  their position.
 
 Columns are the union of both sides (current order first); a column only one side has is null on
 the other.
@@ -24,11 +27,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import (
+    DELETED_AT,
+    DELETED_AT_TYPE,
+    Deletes,
     DestinationConfigError,
     Mode,
     Scope,
     align,
+    check_deletes,
+    check_deletes_scope,
     dedupe_last,
+    inside_scope,
+    live,
     merge_on_keys,
     rows_outside_scope,
     union_schema,
@@ -61,7 +71,13 @@ def combine(
     primary_key: Sequence[str] = (),
     scope: Scope | None = None,
     target: str = "",
+    deletes: Deletes | None = None,
+    now: dt.datetime | None = None,
 ) -> Rewrite:
+    """The next content of the target; ``now`` is the write's time (soft deletes mark rows with it)."""
+    check_deletes(mode, deletes, target)
+    if deletes is not None and deletes.soft:
+        incoming = live(incoming)
     if mode is Mode.UPSERT:
         incoming = dedupe_last(incoming, primary_key)
     if existing is None or (mode is Mode.REPLACE and scope is None):
@@ -77,10 +93,14 @@ def combine(
                 f"{target}: the existing data has no key column(s) {missing}, so rows cannot be matched; "
                 "replace the target once (mode replace) to give it the new columns"
             )
+        check_deletes_scope(deletes, existing.column_names, target)
         merged, updated = merge_on_keys(
             old, _carry_over(old, new, incoming.column_names, primary_key), primary_key
         )
-        return Rewrite(merged, new.num_rows, rows_updated=updated)
+        gone = 0
+        if deletes is not None:
+            merged, gone = _apply_deletes(merged, new, primary_key, deletes, now)
+        return Rewrite(merged, new.num_rows, rows_deleted=gone, rows_updated=updated)
     assert scope is not None
     if scope.column not in existing.column_names:
         raise DestinationConfigError(
@@ -97,6 +117,27 @@ def combine(
     kept = old.take(kept_rows)
     table = pa.concat_tables([kept.slice(0, at), new, kept.slice(at)])
     return Rewrite(table, new.num_rows, rows_deleted=deleted)
+
+
+def _apply_deletes(
+    merged: pa.Table, incoming: pa.Table, keys: Sequence[str], deletes: Deletes, now: dt.datetime | None
+) -> tuple[pa.Table, int]:
+    """Drop (hard) or mark (soft) the merged rows inside the scope whose key did not arrive;
+    returns the table and how many rows were removed or newly marked."""
+    arrived = set(zip(*(incoming.column(k).to_pylist() for k in keys), strict=True))
+    missing = pa.array(
+        [key not in arrived for key in zip(*(merged.column(k).to_pylist() for k in keys), strict=True)],
+        pa.bool_(),
+    )
+    gone = missing if deletes.scope is None else pc.and_(missing, inside_scope(merged, deletes.scope))
+    if not deletes.soft:
+        return merged.filter(pc.invert(gone)), int(pc.sum(gone).as_py() or 0)
+    marked = merged.column(DELETED_AT)
+    newly = pc.and_(gone, pc.is_null(marked))
+    stamp_at = pa.scalar(now or dt.datetime.now(dt.UTC), DELETED_AT_TYPE)
+    column = pc.if_else(newly, stamp_at, marked)
+    table = merged.set_column(merged.column_names.index(DELETED_AT), DELETED_AT, column)
+    return table, int(pc.sum(newly).as_py() or 0)
 
 
 def _carry_over(old: pa.Table, new: pa.Table, sent: Sequence[str], keys: Sequence[str]) -> pa.Table:

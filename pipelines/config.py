@@ -109,6 +109,14 @@ class OutputTarget(Strict):
         return getattr(self, self.kind)
 
 
+_DELETES_IN = {
+    "replace": "already removes them (the re-read scope is replaced whole)",
+    "append": "never removes rows",
+    "append_new": "never re-sends or removes a row once sent",
+    "upsert": "",
+}
+
+
 class Output(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     from_: str = Field(alias="from")
@@ -118,6 +126,25 @@ class Output(Strict):
     primary_key: tuple[str, ...] | None = None  # defaults to the entity's primary key
     allow_empty: bool = False
     name: Annotated[str, Field(pattern=NAME)] | None = None
+    # upsert: rows of the re-read scope gone at the source are removed (hard), kept with a
+    # _deleted_at time (soft), or left alone (keep). Only upsert has a choice.
+    deletes: Literal["hard", "soft", "keep"] | None = None
+    # rows without a primary key value: refuse the write (error) or leave them out and count them (drop)
+    null_keys: Literal["error", "drop"] = "error"
+
+    @model_validator(mode="after")
+    def _deletes_need_upsert(self) -> Output:
+        if self.deletes is not None and self.mode != "upsert":
+            raise ValueError(
+                f"deletes: {self.deletes} applies to mode upsert only (rows are matched by key); mode "
+                f"{self.mode} {_DELETES_IN[self.mode]}. Remove deletes or set mode: upsert"
+            )
+        return self
+
+    @property
+    def deletes_mode(self) -> str:
+        """What an upsert does with rows gone at the source: ``hard`` unless the output says otherwise."""
+        return self.deletes or "hard"
 
     @property
     def output_name(self) -> str:
@@ -154,6 +181,20 @@ class Alerts(Strict):
         return self
 
 
+class Reconcile(Strict):
+    """Drift beyond the look-back: how often a scheduled run also checks older history, and how far back.
+
+    The check asks each API for cheap per-window figures (counts, sums, changes since the last
+    read), compares them with what is staged and re-extracts only the windows that differ.
+    """
+
+    every_days: Annotated[int, Field(ge=1, le=366)] = (
+        7  # a scheduled run reconciles when the last one is older
+    )
+    days: Annotated[int, Field(ge=1, le=36600)] | None = None  # how far back; unset: everything staged
+    enabled: bool = True
+
+
 class Flow(Strict):
     description: str = ""
     sources: dict[Annotated[str, Field(pattern=NAME)], SourceSpec]
@@ -162,6 +203,7 @@ class Flow(Strict):
     ] = []  # join, append, select, rename, filter, derive, aggregate, sort (pipelines/steps.py)
     outputs: list[Output] = []
     schedule: Schedule | None = None
+    reconcile: Reconcile = Reconcile()
     alerts: Alerts | None = None
 
 

@@ -7,11 +7,14 @@
   (data and schema replaced), WRITE_APPEND (a changed column type fails the job with BigQuery's
   message; a new column needs ALLOW_FIELD_ADDITION), WRITE_EMPTY. A load applies whole or not at all.
 * Queries are BigQuery standard SQL translated to DuckDB: backtick identifiers and
-  ``project.dataset.table`` paths, ``@named`` parameters. SELECT, MERGE (including
-  ``WHEN NOT MATCHED BY SOURCE``), INSERT, UPDATE, DELETE and TRUNCATE TABLE run for real, so the
-  table after a MERGE is what the MERGE computes; a MERGE whose target row matches two source rows
-  fails as it does in BigQuery. ``MERGE ... ON FALSE`` runs as its exact equivalent, DELETE then
-  INSERT in one transaction (see ``merge_on_false``). DDL is refused (tables are made via the API).
+  ``project.dataset.table`` paths, ``@named`` parameters. SELECT, MERGE, INSERT, UPDATE, DELETE
+  and TRUNCATE TABLE run for real, so the table after a MERGE is what the MERGE computes. MERGE is
+  parsed by BigQuery's grammar (``bigquery_merge``: every WHEN clause, ``NOT MATCHED BY SOURCE
+  [AND ...] THEN DELETE | UPDATE SET`` included, first matching clause wins); a MERGE whose target
+  row matches two source rows fails as it does in BigQuery, and the DML statistics count inserted,
+  updated and deleted rows as BigQuery's do. ``MERGE ... ON FALSE`` runs as its exact equivalent,
+  the BY SOURCE clause's DELETE or UPDATE then an INSERT, in one transaction (see
+  ``bigquery_merge.on_false``). DDL is refused (tables are made via the API).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+
+from .bigquery_merge import MergeError, OnFalse, on_false, parse_merge, used
+
+# merge_on_false is re-exported: tests check the emulator's ON FALSE shortcut through it
+from .bigquery_merge import merge_on_false as merge_on_false
 
 LEGACY = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN", "STRUCT": "RECORD"}
 _DUCK = {"STRING": "VARCHAR", "BYTES": "BLOB", "INTEGER": "BIGINT", "FLOAT": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)",
@@ -275,12 +283,8 @@ class Engine:
         values = {p["name"]: param_value(p) for p in params}
         with self.lock:
             try:
-                if kind == "MERGE" and (split := merge_on_false(duck_sql)) is not None:
-                    return self._delete_then_insert(*split, values)
                 if kind == "MERGE":
-                    actions = self.con.execute(duck_sql + " RETURNING merge_action", values).fetchall()
-                    counts = {a: sum(1 for (x,) in actions if x == a) for a in ("INSERT", "UPDATE", "DELETE")}
-                    return {"statementType": "MERGE", "affected": len(actions), "dml": counts}
+                    return self._merge(duck_sql, values)
                 cursor = self.con.execute(duck_sql, values)
                 if kind == "SELECT":
                     schema = [
@@ -299,20 +303,37 @@ class Engine:
                     ) from None
                 raise JobFailed("invalidQuery", text.split("\n")[0]) from None
 
-    def _delete_then_insert(self, delete: str | None, insert: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _merge(self, sql: str, values: dict[str, Any]) -> dict[str, Any]:
+        try:
+            merge = parse_merge(sql)
+        except MergeError as exc:
+            raise JobFailed("invalidQuery", str(exc)) from None
+        if (split := on_false(merge)) is not None:
+            return self._on_false(split, values)
+        source = f"{merge.source} AS {merge.source_alias}" if merge.source_alias else merge.source
+
+        def source_columns() -> list[str]:
+            found = self.con.execute(f"SELECT * FROM {source} LIMIT 0", used(source, values)).description
+            return [d[0] for d in found or []]
+
+        duck = merge.duckdb(source_columns) + " RETURNING merge_action"
+        actions = self.con.execute(duck, used(duck, values)).fetchall()
+        counts = {a: sum(1 for (x,) in actions if x == a) for a in ("INSERT", "UPDATE", "DELETE")}
+        return {"statementType": "MERGE", "affected": len(actions), "dml": counts}
+
+    def _on_false(self, split: OnFalse, values: dict[str, Any]) -> dict[str, Any]:
         self.con.execute("BEGIN TRANSACTION")
         try:
-            deleted = self.con.execute(delete, _used(delete, values)).fetchone()[0] if delete else 0  # type: ignore[index]
-            inserted = self.con.execute(insert, _used(insert, values)).fetchone()[0]  # type: ignore[index]
+            changed = 0
+            if split.by_source:
+                changed = self.con.execute(split.by_source, used(split.by_source, values)).fetchone()[0]  # type: ignore[index]
+            inserted = self.con.execute(split.insert, used(split.insert, values)).fetchone()[0]  # type: ignore[index]
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return {
-            "statementType": "MERGE",
-            "affected": deleted + inserted,
-            "dml": {"INSERT": inserted, "DELETE": deleted},
-        }
+        dml = {"INSERT": inserted, split.action or "DELETE": changed}
+        return {"statementType": "MERGE", "affected": changed + inserted, "dml": dml}
 
     def rows(self, meta: TableMeta, limit: int | None = None) -> list[tuple[Any, ...]]:
         cols = ", ".join(q(f["name"]) for f in meta.fields)
@@ -349,32 +370,6 @@ def translate(sql: str, default_project: str) -> tuple[str, str]:
 
     kind = {"WITH": "SELECT", "TRUNCATE": "TRUNCATE_TABLE"}.get(head, head)
     return _TOKEN.sub(replace, sql.strip().rstrip(";")), kind
-
-
-_ON_FALSE = re.compile(
-    r"MERGE INTO (?P<target>.+?) AS (?P<t>\w+) USING (?P<source>.+) AS (?P<s>\w+) ON FALSE"
-    r" WHEN NOT MATCHED(?: BY TARGET)? THEN INSERT \((?P<cols>[^)]*)\) VALUES \((?P<vals>.*?)\)"
-    r"(?: WHEN NOT MATCHED BY SOURCE(?: AND (?P<cond>.*?))? THEN DELETE)?",
-    re.S | re.I,
-)
-
-
-def merge_on_false(sql: str) -> tuple[str | None, str] | None:
-    """``MERGE ... ON FALSE`` matches no row: every source row is inserted and every target row the
-    BY SOURCE clause selects is deleted. DuckDB plans it as a nested-loop full join (rows x rows), so
-    the emulator runs the same effect as DELETE then INSERT in one transaction. Other shapes: ``None``."""
-    m = _ON_FALSE.fullmatch(" ".join(sql.split()))
-    if m is None:
-        return None
-    has_delete = "NOT MATCHED BY SOURCE" in sql.upper()
-    where = f" WHERE {m['cond']}" if m["cond"] else ""
-    delete = f"DELETE FROM {m['target']} AS {m['t']}{where}" if has_delete else None
-    insert = f"INSERT INTO {m['target']} ({m['cols']}) SELECT {m['vals']} FROM {m['source']} AS {m['s']}"
-    return delete, insert
-
-
-def _used(sql: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if f"${k}" in sql}
 
 
 def param_value(p: dict[str, Any]) -> Any:

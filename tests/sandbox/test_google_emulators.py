@@ -35,6 +35,7 @@ from sandbox.google import (
     BigQueryEmulator,
     SheetsEmulator,
 )
+from sandbox.google.bigquery_engine import Engine, JobFailed, merge_on_false, translate
 from sandbox.google.wire import Emulator, Request, Response
 from sandbox.org import OrgOptions
 from sandbox.server import RunningServer, start_background
@@ -307,3 +308,108 @@ def service_account_key(token_uri: str, email: str) -> str:
             "token_uri": token_uri,
         }
     )
+
+
+# -- the BigQuery emulator's MERGE (BigQuery's documented grammar, run by DuckDB) ------------------
+@pytest.fixture
+def merge_engine() -> Iterator[Engine]:
+    """Target `p.d.t` (ids 1-4: a day before 01-02, two inside, one without a day; 3 already gone)
+    and source `p.d.s` (2 again, 5 new)."""
+    engine = Engine()
+    engine.create_dataset("p", "d", "US")
+    fields = [{"name": n, "type": t} for n, t in (("id", "INTEGER"), ("day", "DATE"), ("note", "STRING"))]
+    t = engine.create_table("p", "d", "t", [*fields, {"name": "gone_at", "type": "TIMESTAMP"}], {})
+    engine.con.execute(
+        f"INSERT INTO {t.sql} VALUES (1, '2024-01-01', 'a', NULL), (2, '2024-01-02', 'b', NULL), "
+        "(3, '2024-01-02', 'c', '2020-01-01 00:00:00+00'), (4, NULL, 'd', NULL)"
+    )
+    s = engine.create_table("p", "d", "s", fields, {})
+    engine.con.execute(f"INSERT INTO {s.sql} VALUES (2, '2024-01-02', 'B'), (5, '2024-01-03', 'E')")
+    yield engine
+    engine.con.close()
+
+
+def run_merge(engine: Engine, sql: str) -> tuple[dict[str, int], list[tuple[Any, ...]]]:
+    params = [
+        {"name": "start", "parameterType": {"type": "DATE"}, "parameterValue": {"value": "2024-01-02"}},
+        {
+            "name": "now",
+            "parameterType": {"type": "TIMESTAMP"},
+            "parameterValue": {"value": "2024-02-01 00:00:00+00:00"},
+        },
+    ]
+    result = engine.query(sql, params, "p")
+    rows = engine.con.execute('SELECT id, note, gone_at IS NOT NULL FROM "p.d"."t" ORDER BY id').fetchall()
+    return result["dml"], rows
+
+
+def test_bigquery_merge_when_not_matched_by_source_then_delete(merge_engine: Engine) -> None:
+    dml, rows = run_merge(
+        merge_engine,
+        "MERGE INTO `p.d.t` AS T USING `p.d.s` AS S ON T.id = S.id "
+        "WHEN MATCHED THEN UPDATE SET note = S.note "
+        "WHEN NOT MATCHED BY TARGET THEN INSERT (id, day, note) VALUES (S.id, S.day, S.note) "
+        "WHEN NOT MATCHED BY SOURCE AND T.day >= @start THEN DELETE",
+    )
+    assert dml == {"INSERT": 1, "UPDATE": 1, "DELETE": 1}  # 3 deleted; 1 is before @start, 4 has no day
+    assert rows == [(1, "a", False), (2, "B", False), (4, "d", False), (5, "E", False)]
+
+
+def test_bigquery_merge_when_not_matched_by_source_then_update(merge_engine: Engine) -> None:
+    # MERGE without INTO, aliases without AS; no MATCHED and no INSERT clause: 2 and 5 are left alone
+    dml, rows = run_merge(
+        merge_engine,
+        "MERGE `p.d.t` T USING (SELECT * FROM `p.d.s`) S ON T.id = S.id "
+        "WHEN NOT MATCHED BY SOURCE AND T.gone_at IS NULL THEN UPDATE SET gone_at = @now, note = CONCAT(T.note, '!')",
+    )
+    assert dml == {"INSERT": 0, "UPDATE": 2, "DELETE": 0}
+    assert rows == [(1, "a!", True), (2, "b", False), (3, "c", True), (4, "d!", True)]
+
+
+def test_bigquery_merge_takes_the_first_matching_clause(merge_engine: Engine) -> None:
+    dml, rows = run_merge(
+        merge_engine,
+        "MERGE `p.d.t` AS T USING `p.d.s` AS S ON T.id = S.id "
+        "WHEN MATCHED AND CASE WHEN S.note = 'B' THEN TRUE ELSE FALSE END THEN UPDATE SET note = 'matched' "
+        "WHEN NOT MATCHED BY SOURCE AND T.gone_at IS NOT NULL THEN DELETE "
+        "WHEN NOT MATCHED BY SOURCE THEN UPDATE SET note = 'gone' "
+        "WHEN NOT MATCHED AND S.id > 4 THEN INSERT (id, day, note) ROW",
+    )
+    assert dml == {"INSERT": 1, "UPDATE": 3, "DELETE": 1}
+    assert rows == [(1, "gone", False), (2, "matched", False), (4, "gone", False), (5, "E", False)]
+
+
+def test_bigquery_merge_on_false_with_an_update_by_source(merge_engine: Engine) -> None:
+    sql = (
+        "MERGE `p.d.t` T USING `p.d.s` S ON FALSE "
+        "WHEN NOT MATCHED THEN INSERT (id, day, note) VALUES (S.id, S.day, S.note) "
+        "WHEN NOT MATCHED BY SOURCE AND T.day >= @start THEN UPDATE SET note = CONCAT(T.note, ' (old)')"
+    )
+    split = merge_on_false(translate(sql, "p")[0])
+    assert split is not None and split.action == "UPDATE"  # run as UPDATE then INSERT, not a full join
+    dml, rows = run_merge(merge_engine, sql)
+    assert dml == {"INSERT": 2, "UPDATE": 2}
+    notes = [(i, n) for i, n, _ in rows]
+    assert notes == [(1, "a"), (2, "b (old)"), (2, "B"), (3, "c (old)"), (4, "d"), (5, "E")]
+
+
+@pytest.mark.parametrize(
+    ("clauses", "message"),
+    [
+        ("WHEN MATCHED THEN INSERT (id) VALUES (S.id)", "Expected keyword DELETE or keyword UPDATE"),
+        ("WHEN NOT MATCHED BY SOURCE THEN INSERT ROW", "Expected keyword DELETE or keyword UPDATE"),
+        ("WHEN NOT MATCHED THEN DELETE", "Expected keyword INSERT"),
+        ("WHEN NOT MATCHED BY SOURCE THEN DELETE now", "Unexpected"),
+        ("WHEN NOT MATCHED BY SOURCE DELETE", "Expected keyword THEN"),
+        ("", "Expected keyword WHEN"),
+        ("WHEN NOT MATCHED BY SOURCE AND S.id > 1 THEN DELETE", '"S" not found'),  # no source row there
+    ],
+)
+def test_bigquery_merge_outside_the_grammar_fails_the_job(
+    merge_engine: Engine, clauses: str, message: str
+) -> None:
+    with pytest.raises(JobFailed, match=message) as err:
+        run_merge(merge_engine, f"MERGE `p.d.t` T USING `p.d.s` S ON T.id = S.id {clauses}")
+    assert err.value.reason == "invalidQuery"
+    rows = merge_engine.con.execute('SELECT id, note FROM "p.d"."t" ORDER BY id').fetchall()
+    assert rows == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
