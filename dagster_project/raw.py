@@ -33,6 +33,7 @@ from pipelines.loader import Catalog
 from pipelines.staging import StageReport, Staging, partition_keys, release_memory, stage_entity
 
 from .failures import reported, retry_policy
+from .reconcile import reconcile_older, reconciling
 from .resources import CoupletResource, monthly_partitions
 from .translator import (
     TAG_FLOWS,
@@ -123,6 +124,13 @@ def _days(context: dg.AssetExecutionContext, lookbacks: Mapping[str, int]) -> tu
             own = max(lookbacks[f] for f in flows)
             start = max(start, window[1] - dt.timedelta(days=own + 1))  # "today" is window[1] - 1 day
     return start, max(start, end)
+
+
+def _window_start(context: dg.AssetExecutionContext) -> dt.date:
+    """The first day of the run's window within this asset's partition range."""
+    start = context.partition_time_window.start.date()
+    window = parse_window(context.run.tags)
+    return max(start, window[0]) if window is not None and context.run.tags.get(TAG_WINDOW) else start
 
 
 def _years(
@@ -255,17 +263,23 @@ def build_raw_asset(
         started = time.perf_counter()
         keys: list[str] | None = None
         spans: list[tuple[dt.date | None, dt.date | None]] = [(None, None)]
+        older: tuple[dt.date, dt.date] | None = None  # days a reconciling run checks for drift
+        checked: dict[str, Any] = {}
         if entity.partitioning is Partitioning.DAILY:
             first, after = _days(context, lookbacks)
             read = f"{first.isoformat()}..{after.isoformat()}"
             keys, spans = list(context.partition_keys), [(first, after)]
+            whole = _window_start(context)
+            if reconciling(context.run.tags) and whole < first:
+                older = (whole, first)
         elif entity.partitioning is Partitioning.YEARLY:
             years = _years(entity, start_day.year, staging, name, dict(context.run.tags), config)
             read = "years " + ", ".join(map(str, years))
             spans = [(dt.date(a, 1, 1), dt.date(b + 1, 1, 1)) for a, b in _runs_of(years)]
         else:
             read = "all"
-        reused = None if config.full_refresh or config.years else _reuse(context, key, keys, read)
+        fresh = config.full_refresh or config.years or older is not None
+        reused = None if fresh else _reuse(context, key, keys, read)
         if reused is not None:
             report = StageReport(mode=f"reused from run {reused.run_id}")
             context.log.info(
@@ -285,6 +299,8 @@ def build_raw_asset(
                     report.preview if report.preview is not None and report.preview.num_rows else part.preview
                 )
                 report.mode = part.mode
+            if older is not None:
+                checked = reconcile_older(context, source, settings, name, entity, staging, *older)
         touched = (
             keys
             if keys is not None
@@ -322,6 +338,8 @@ def build_raw_asset(
         }
         if keys is None:
             metadata["dagster/row_count"] = staged_rows
+        if older is not None:
+            metadata.update(checked)
         if reused is not None:
             metadata["reused_from_run"] = reused.run_id
         check = key_check(files, entity)

@@ -14,6 +14,9 @@ days' records in the month's file and keeps the rest. A month with nothing read 
 writes no file. DuckDB reads the files directly (``read_parquet``) for steps, publishing and checks,
 so concurrent runs never fight over one database lock. Files of the former per-day layout
 (``2026-11-20.parquet``) are merged into month files the first time an entity is read.
+
+Dimensions with change capture (``Entity.incremental``) keep one file that each run merges its
+changes into; ``pipelines.changes`` decides what to ask and when a deletion forces a full read.
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ import pyarrow.parquet as pq
 from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.extract import Extractor, SliceResult, staged_schema
 from connectors.core.http import RetryPolicy
-from connectors.core.records import dedupe_last
 from connectors.core.settings import ResolvedSettings
 from connectors.core.sizing import month_pieces, next_month
 from destinations.base import ParquetSource
+from pipelines.changes import Capture, plan
 
 UNPARTITIONED = "all"
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -69,7 +72,7 @@ class StageReport:
     stats: dict[str, float] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     preview: pa.Table | None = None  # the first few rows, for the UI
-    mode: str = "full"  # "full", or "changes since <time>" for change capture
+    mode: str = "full"  # "full", "changes since <time>", or "full: 12 staged vs 11 at the source"
     changed: int = 0  # records read in a change-capture run
 
 
@@ -233,34 +236,38 @@ class _MonthBuffer:
             )
 
 
-FULL_REFRESH_AT = b"couplet_full_refresh_at"
-
-
-def _changes_since(
-    entity: Entity, staging: Staging, connection: str, now: dt.datetime
-) -> tuple[dt.datetime | None, pa.Table | None]:
-    """For change capture: (changed_since, previous table), or (None, None) when a full read is due."""
-    inc = entity.incremental
-    path = staging.path(connection, entity.name, UNPARTITIONED)
-    if inc is None or entity.partitioning is not Partitioning.NONE or not path.exists():
-        return None, None
-    previous = pq.read_table(path, schema=staged_schema(entity))
-    stamp = (pq.read_schema(path).metadata or {}).get(FULL_REFRESH_AT)
-    if not stamp or previous.num_rows == 0:
-        return None, None
-    last_full = dt.datetime.fromisoformat(stamp.decode())
-    if now - last_full >= dt.timedelta(days=inc.full_refresh_days):
-        return None, None  # deletions are only seen by reading everything
-    newest = pc.max(previous.column(inc.field)).as_py()
-    if newest is None:
-        return None, None
-    # Never trust a timestamp from the future (clock skew, bad data): the previous read's own time
-    # bounds the cursor, so a later edit is never skipped.
-    last_read = pc.max(previous.column("_extracted_at")).as_py()
-    cursor = min(newest, last_read) if last_read is not None else newest
-    return cursor - dt.timedelta(seconds=inc.overlap_seconds), previous.replace_schema_metadata(
-        {FULL_REFRESH_AT: stamp}
-    )
+async def _read(
+    ex: Extractor,
+    entity: Entity,
+    start: dt.date | None,
+    end: dt.date | None,
+    capture: Capture,
+    staging: Staging,
+    connection: str,
+    months: _MonthBuffer,
+    report: StageReport,
+) -> bool:
+    """One extraction into staging. False when change capture found the merged records disagree
+    with the source's count (nothing was written: a full read must follow)."""
+    agreed = True
+    async for result in ex.extract(entity, start, end, changed_since=capture.since):
+        for key, table, first, after in _split(entity, result):
+            report.rows += table.num_rows
+            if report.preview is None and table.num_rows:
+                report.preview = table.slice(0, 10)
+            # Writing is CPU work on the event loop thread; a month at a time keeps it short.
+            if first is not None and after is not None:
+                months.add(key, table, first, after)
+                continue
+            if capture.since is not None:
+                report.changed = table.num_rows
+            staged = capture.staged(table)  # changes merged into the staged records, or a full read
+            if staged is None:
+                agreed = False
+                continue
+            staging.write(connection, entity.name, key, staged)
+            report.partitions[key] = staged.num_rows
+    return agreed
 
 
 async def _stage(
@@ -277,30 +284,15 @@ async def _stage(
 ) -> StageReport:
     report = StageReport()
     now = dt.datetime.now(dt.UTC)
-    changed_since, previous = (
-        (None, None) if full_refresh else _changes_since(entity, staging, connection, now)
-    )
-    report.mode = "changes since " + changed_since.isoformat() if changed_since else "full"
+    capture = plan(entity, staging.path(connection, entity.name, UNPARTITIONED), now, full_refresh)
+    report.mode = capture.mode
     months = _MonthBuffer(staging, connection, entity, start, end, report)
     async with Extractor(source, settings, transport=transport, retry=retry) as ex:
-        async for result in ex.extract(entity, start, end, changed_since=changed_since):
-            for key, table, first, after in _split(entity, result):
-                report.rows += table.num_rows
-                if report.preview is None and table.num_rows:
-                    report.preview = table.slice(0, 10)
-                # Writing is CPU work on the event loop thread; a month at a time keeps it short.
-                if first is not None and after is not None:
-                    months.add(key, table, first, after)
-                    continue
-                if previous is not None:
-                    # Changed records replace their old version; the rest stay as staged.
-                    report.changed = table.num_rows
-                    table = dedupe_last(pa.concat_tables([previous, table]), entity.primary_key)
-                    table = table.replace_schema_metadata(previous.schema.metadata)
-                elif entity.incremental is not None and entity.partitioning is Partitioning.NONE:
-                    table = table.replace_schema_metadata({FULL_REFRESH_AT: now.isoformat().encode()})
-                staging.write(connection, entity.name, key, table)
-                report.partitions[key] = table.num_rows
+        await capture.count(ex)  # before the changes: a later insert cannot hide a deletion
+        args = (staging, connection, months, report)
+        if not await _read(ex, entity, start, end, capture, *args):
+            report.mode, report.preview = capture.mode, None  # "full: 12 staged vs 11 at the source"
+            await _read(ex, entity, start, end, capture.full_read(), *args)
         report.stats = {**ex.client.stats.as_dict(), "pages": ex.stats.pages, "slices": ex.stats.slices}
     months.flush()
     report.files = sorted(report.partitions)
@@ -325,7 +317,7 @@ def stage_entity(
     """Extract ``entity`` for ``[start, end)`` and replace its staged partitions. Blocking.
 
     Entities with change capture (``incremental``) read only what changed since the newest record
-    staged and merge it in, unless ``full_refresh`` or a full read is due.
+    staged and merge it in, unless ``full_refresh`` or a full read is due (``pipelines.changes``).
     """
     if isinstance(entity, str):
         entity = source.entity(entity)

@@ -72,6 +72,10 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "status": (
             "Status: ACTIVE, PENDING_EMAIL_VERIFICATION, DELETED, NOT_REGISTERED, LIMITED or LIMITED_DELETED."
         ),
+        "membershipStatus": (
+            "Status in this workspace: ACTIVE, INACTIVE (deactivated), PENDING or DECLINED (from the "
+            "WORKSPACE membership)."
+        ),
         "activeWorkspace": "ID of the user's active workspace.",
         "defaultWorkspace": "ID of the user's default workspace.",
         "settings_timeZone": "The user's time zone (settings.timeZone).",
@@ -80,7 +84,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
             "User custom field values, a JSON list of {customFieldId, customFieldName, customFieldType, "
             "userId, value}."
         ),
-        "memberships": "Memberships, a JSON list; sent only when asked for with memberships= (couplet does not).",
+        "memberships": "Memberships, a JSON list: couplet asks for the WORKSPACE one (memberships=WORKSPACE).",
         "settings": "User settings, a JSON object (weekStart, timeZone, timeFormat, dateFormat, lang, ...).",
     },
     "clients": {

@@ -21,6 +21,8 @@ from connectors.core.entity import (
 )
 
 from .descriptions import DESCRIPTIONS
+from .drift import with_drift
+from .quirks import workspace_status
 
 WS = "/v1/workspaces/{workspace_id}"
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -52,6 +54,12 @@ def money(name: str) -> str:
     return f"{name}:float {name}_units:float={name}|cents"
 
 
+# A list whose `archived` parameter may hide archived records by default, or mean "only archived"
+# (SPEC: "whether to include archived clients"; a third-party copy of the docs: "only archived"):
+# asked once with archived=false and once with archived=true, the union is every record whichever
+# reading is right (duplicates collapse on id). One request more than a single read.
+BOTH_ARCHIVED = FanOut(parent="", target="archived", values=("false", "true"))
+
 TIME_OFF = Paging(
     PagingKind.PAGE_UNTIL_SHORT,
     page_param="page",
@@ -78,13 +86,16 @@ ENTITIES: tuple[Entity, ...] = (
         "users",
         WS + "/users",
         cols(
-            "id:str! email:str name:str status:str profilePicture:str activeWorkspace:str defaultWorkspace:str "
-            "settings_timeZone:str=settings.timeZone settings_weekStart:str=settings.weekStart "
+            "id:str! email:str name:str status:str membershipStatus:str profilePicture:str activeWorkspace:str "
+            "defaultWorkspace:str settings_timeZone:str=settings.timeZone settings_weekStart:str=settings.weekStart "
             "customFields:json memberships:json settings:json"
         ),
         paging=paged(),
-        params={"status": "ALL"},  # deactivated people still own historical time entries
-        description="Workspace members, inactive ones included (status=ALL).",
+        # Without status only active members come (reference §4.2): deactivated people still own
+        # historical time entries. memberships=WORKSPACE tells who is active (membershipStatus).
+        params={"status": "ALL", "memberships": "WORKSPACE"},
+        hook=workspace_status,
+        description="Workspace members, inactive ones included (status=ALL), with their membership status.",
     ),
     Entity(
         "clients",
@@ -94,7 +105,8 @@ ENTITIES: tuple[Entity, ...] = (
             "currencyCode:str ccEmails:json"
         ),
         paging=paged(),
-        description="Clients.",
+        fan_out=BOTH_ARCHIVED,  # without `archived` the list leaves archived clients out (reference §4.3)
+        description="Clients, active and archived (asked both ways: archived=false, archived=true).",
     ),
     Entity(
         "projects",
@@ -137,7 +149,8 @@ ENTITIES: tuple[Entity, ...] = (
         WS + "/tags",
         cols("id:str! name:str workspaceId:str archived:bool"),
         paging=paged(),
-        description="Tags.",
+        fan_out=BOTH_ARCHIVED,  # what the list holds without `archived` is not documented (§4.6)
+        description="Tags, active and archived (asked both ways: archived=false, archived=true).",
     ),
     Entity(
         "time_entries",
@@ -271,7 +284,8 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         envelope="categories",
         paging=paged(),  # the server caps a page: always page, never read once
-        description="Expense categories.",
+        fan_out=BOTH_ARCHIVED,  # what the list holds without `archived` is not documented (§4.12)
+        description="Expense categories, active and archived (asked both ways: archived=false, archived=true).",
     ),
     Entity(
         "invoices",
@@ -385,4 +399,4 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 
-ENTITIES = describe_columns(ENTITIES, DESCRIPTIONS)
+ENTITIES = with_drift(describe_columns(ENTITIES, DESCRIPTIONS))  # drift signals: drift.py

@@ -13,11 +13,14 @@ import datetime as dt
 from connectors.core.describe import describe_columns
 from connectors.core.entity import (
     BODY,
+    Drift,
     Entity,
     FanOut,
+    Figure,
     Paging,
     PagingKind,
     Partitioning,
+    Probe,
     Sizing,
     Window,
     cols,
@@ -59,6 +62,19 @@ def yearly(param: str, partition_field: str, inject_year_as: str = "") -> Window
         Partitioning.YEARLY, year_param=param, partition_field=partition_field, inject_year_as=inject_year_as
     )
 
+
+# Drift beyond the look-back (pipelines/reconcile.py): paging.count_items of a one-item page (§1.8)
+# without the enhanced list (its own 300/15 min quota, §1.6), one probe per month. Entries have no
+# "changed since" filter (§3.1) and the reference does not describe what /entrygroups answers
+# (only its quota and grouping rules, §1.6, §4.6), so counts are the only documented signal.
+ENTRY_COUNTS = Drift(
+    Probe(
+        (Figure("count", "paging.count_items"),),
+        params={"items_per_page": 1, "enhanced_list": 0},
+        in_rate_group=False,
+        max_days=31,
+    )
+)
 
 PER_USER = FanOut(parent="users", target="users_id", inject_as="users_id")
 
@@ -104,6 +120,7 @@ ENTITIES: tuple[Entity, ...] = (
             # general quota, not the 300/15 min of enhanced_list), split only where it is dense.
             sizing=Sizing("paging.count_items", {"items_per_page": 1, "enhanced_list": 0}, False),
         ),
+        drift=ENTRY_COUNTS,
         params={"enhanced_list": 1},
         rate_group="entries_enhanced_list",
         hook=entry_flags,

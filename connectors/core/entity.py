@@ -138,13 +138,74 @@ class Window:
 class Incremental:
     """Change capture for an unpartitioned entity: ask only for records changed since the newest
     ``field`` already staged, merge them in by primary key, and re-read everything every
-    ``full_refresh_days`` (the only way to see deletions when an API has no tombstones)."""
+    ``full_refresh_days`` (deletions leave no trace in a "changed since" answer).
+
+    ``count_path`` (e.g. ``total_entries``) catches deletions on the next run instead: each
+    change-capture run first asks for the list without the change parameter, one record a page
+    (``paging.size_param`` = 1), and reads how many records exist from that path of the answer; when
+    the merged records are not that many, everything is read at once. None = no such check.
+    """
 
     param: str
     field: str
     format: str = "%Y-%m-%dT%H:%M:%SZ"
     overlap_seconds: int = 1  # timestamps have second precision: re-read the last second
     full_refresh_days: int = 7
+    count_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number a drift probe reads for a window, and how staging computes the same number.
+
+    ``path`` is dotted into the probe's answer; a number step indexes a list (``totals.0.entriesCount``)
+    and an empty list there reads as 0. Staged, the figure is the number of rows (``column`` empty) or
+    the sum of ``column``, over the rows whose ``where`` columns are all set (not null, not false).
+    Figures must add up over days (counts and sums): narrowing subtracts one half from the whole.
+    """
+
+    name: str
+    path: str
+    column: str = ""
+    where: tuple[str, ...] = ()
+    tolerance: float = 0.0  # absolute difference still taken as equal (sums of rounded values)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One cheap request that answers ``figures`` for any window of days (see ``Drift``).
+
+    It asks ``request`` (another endpoint such as a report; default: the entity's own list) for the
+    window's first page with ``params`` on top (query names, or dotted body paths when the request
+    posts a JSON body), e.g. one item per page. ``max_days`` is the widest window one probe may cover
+    (0 = any range, so narrowing starts from the whole range); ``end_inclusive`` asks up to the last
+    second of the window, for an API whose end bound is inclusive.
+
+    ``series`` (fan-out entities): the dotted param that takes a list of fan-out values (e.g. user
+    ids, the entity's ``fan_out.inject_as`` column), sent with ``series_params``. A drifted window is
+    then narrowed to the series that differ, and only their request series are re-read.
+    """
+
+    figures: tuple[Figure, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    request: Entity | None = None
+    in_rate_group: bool = True
+    max_days: int = 0
+    end_inclusive: bool = False
+    series: str = ""
+    series_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How drift beyond the look-back is found cheaply for a dated entity (pipelines/reconcile.py).
+
+    ``probe`` compares per-window figures with what is staged; ``changes`` asks once for every record
+    changed since a time anywhere in a range (edits and inserts; deletions only show in counts).
+    """
+
+    probe: Probe
+    changes: Incremental | None = None
 
 
 @dataclass(frozen=True)
@@ -223,6 +284,7 @@ class Entity:
     rate_group: str = ""  # extra rate-limit bucket of the source this entity also counts against
     hook: RecordHook | None = None
     description: str = ""
+    drift: Drift | None = None  # cheap signals that find changes beyond the look-back (reconcile)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -236,6 +298,34 @@ class Entity:
         if holes - allowed:
             raise ValueError(
                 f"entity {self.name!r}: path {self.path!r} has unknown placeholders {holes - allowed}"
+            )
+        counted = self.incremental is not None and self.incremental.count_path
+        # The count probe is one request for the whole list, one record a page.
+        if counted and (self.fan_out is not None or self.window is not None or not self.paging.size_param):
+            raise ValueError(
+                f"entity {self.name!r}: incremental.count_path needs one unwindowed request series "
+                "and a page-size parameter (paging.size_param); remove count_path or those settings"
+            )
+        if self.drift is not None:
+            self._check_drift(self.drift, names)
+
+    def _check_drift(self, drift: Drift, names: list[str]) -> None:
+        where = f"entity {self.name!r}: drift"
+        if self.partitioning is not Partitioning.DAILY:
+            raise ValueError(f"{where} needs a daily window: staging is compared day by day")
+        if not drift.probe.figures:
+            raise ValueError(f"{where} probe has no figures to compare")
+        if drift.probe.request is not None and drift.probe.request.fan_out is not None:
+            raise ValueError(f"{where} probe must ask one endpoint, not one per fan-out parent")
+        for figure in drift.probe.figures:
+            unknown = [c for c in (figure.column, *figure.where) if c and c not in names]
+            if unknown:
+                raise ValueError(f"{where} figure {figure.name!r} names unknown columns {unknown}")
+        if drift.changes is not None and drift.changes.field not in names:
+            raise ValueError(f"{where} changes field {drift.changes.field!r} is not a column")
+        if drift.probe.series and (self.fan_out is None or not self.fan_out.inject_as):
+            raise ValueError(
+                f"{where} probe.series needs a fan-out whose values land in a column (inject_as)"
             )
 
     @property

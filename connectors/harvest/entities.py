@@ -2,9 +2,13 @@
 
 Lists answer ``{<key>: [...], ..., links: {next}}``; couplet asks for 2000 a page and follows
 ``links.next`` verbatim until it is null. Dimensions support ``updated_since``: each run asks only
-for what changed since the newest ``updated_at`` staged and merges it by id (a full read every
-week catches deletions). Time entries and expenses are facts windowed on ``spent_date``
-(``from``/``to``, both inclusive); reports are aggregates over windows of one year at most.
+for what changed since the newest ``updated_at`` staged and merges it by id. Deletions leave no
+trace there, so each such run also reads ``total_entries`` of the whole list at one record a page
+(one request) and reads everything at once when the staged records are not as many (and a full
+read every week anyway). No list hides inactive records: ``is_active`` filters only when sent
+(reference §4); couplet never sends it and keeps the flag as a column. Time entries and expenses
+are facts windowed on ``spent_date`` (``from``/``to``, both inclusive); reports are aggregates over
+windows of one year at most.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 from connectors.core.describe import describe_columns
 from connectors.core.entity import (
     BODY,
+    Drift,
     Entity,
     FanOut,
+    Figure,
     Incremental,
     Paging,
     PagingKind,
     Partitioning,
+    Probe,
     Window,
     cols,
 )
@@ -26,7 +33,8 @@ from .descriptions import DESCRIPTIONS
 from .quirks import explode_line_items
 
 PAGED = Paging(PagingKind.NEXT_LINK, size_param="per_page", size=2000, next_path="links.next")
-CHANGES = Incremental(param="updated_since", field="updated_at")
+# Every list carries total_entries (reference §2): a one-record page counts a dimension, deletions included.
+CHANGES = Incremental(param="updated_since", field="updated_at", count_path="total_entries")
 STAMPS = "created_at:datetime updated_at:datetime"
 
 
@@ -43,6 +51,17 @@ def spent_date_window() -> Window:
         inclusive_end=True,  # "on or before the given date"
         max_days=31,
         partition_field="spent_date",
+    )
+
+
+def fact_drift() -> Drift:
+    """Drift beyond the look-back (pipelines/reconcile.py): ``updated_since`` with ``from``/``to``
+    returns every record edited or inserted since a time, however old its spent_date (reference §3,
+    §4.1, §4.14); deletions leave no trace there, so ``total_entries`` of a one-record page (§2,
+    ``per_page`` 1-2000) counts a window, any range at once."""
+    return Drift(
+        probe=Probe((Figure("count", "total_entries"),), params={"per_page": 1}),
+        changes=Incremental(param="updated_since", field="updated_at"),
     )
 
 
@@ -104,6 +123,7 @@ ENTITIES: tuple[Entity, ...] = (
         envelope="time_entries",
         paging=PAGED,
         window=spent_date_window(),
+        drift=fact_drift(),
         description="Time entries by spent_date (from/to, windows of at most 31 days).",
     ),
     dimension(
@@ -283,6 +303,7 @@ ENTITIES: tuple[Entity, ...] = (
         envelope="expenses",
         paging=PAGED,
         window=spent_date_window(),
+        drift=fact_drift(),
         description="Expenses by spent_date (from/to).",
     ),
     dimension(

@@ -67,6 +67,7 @@ MEMBERSHIPS = ("ALL", "NONE", "WORKSPACE", "PROJECT", "USERGROUP")
 def users(store: Store, ws: str, members: set[str] | None, q: Params) -> Result:
     """`members` limits a workspace to some user ids (the personal workspace has only its owner)."""
     rows = [r for r in store.dims("users") if members is None or r["id"] in members]
+    # Without `status` only active members (reference §4.2: "use status=ALL" to include leavers).
     status = q.enum("status", ("PENDING", "ACTIVE", "DECLINED", "INACTIVE", "ALL"), "ACTIVE")
     if status != "ALL":
         rows = [r for r in rows if r.get("_membershipStatus", "ACTIVE") == status]
@@ -123,7 +124,7 @@ NAME_SORT: dict[str, Callable[[Record], Any]] = {"ID": lambda r: r["id"], "NAME"
 
 def clients(store: Store, ws: str, q: Params) -> Result:
     rows = in_ws(store.dims("clients"), ws)
-    if not q.flag("archived"):  # the reference: `archived` includes archived clients
+    if not q.flag("archived"):  # reference §4.3: `archived` "include archived"; without it, none
         rows = [r for r in rows if not r.get("archived")]
     match = name_matcher(q.text("name"), False)
     rows = [r for r in rows if match is None or match(r["name"])]
@@ -261,6 +262,7 @@ TIME_OFF_LIMITS = {"max_size": 200, "max_page": 1000}
 
 
 def policies(store: Store, ws: str, q: Params) -> Result:
+    # Default ACTIVE: the reference lists ACTIVE|ARCHIVED|ALL without a default (UNCONFIRMED).
     status = q.enum("status", ("ACTIVE", "ARCHIVED", "ALL"), "ACTIVE")
     rows = in_ws(store.dims("time_off_policies"), ws)
     if status != "ALL":

@@ -175,7 +175,8 @@ class HarvestAdmin:
         body = self._resolve(entity, body, row)
         row |= body
         self._derive(entity, row, body, inserting=True)
-        record_id = int(row.pop("id")) if row.get("id") is not None else self._next_id(entity)
+        row.pop("id", None)  # the template's id is a blanked 0: only the body may choose one
+        record_id = int(body["id"]) if body.get("id") is not None else self._next_id(entity)
         if self._exists(entity, record_id):
             raise AdminError(409, f"{entity} {record_id} already exists")
         stamp = now_after(None)

@@ -92,7 +92,7 @@ def test_clockify_stops_on_last_page_header() -> None:
         rows = [{"id": f"t{page}-{i}", "name": "x"} for i in range(1000)]  # always full pages
         return httpx.Response(200, json=rows, headers={"Last-Page": "true" if page == 2 else "false"})
 
-    table, seen = extract("clockify", CLOCKIFY_ENV, "tags", handler)
+    table, seen = extract("clockify", CLOCKIFY_ENV, "user_groups", handler)  # one request series
     assert [int(r.url.params["page"]) for r in seen] == [1, 2]
     assert table.num_rows == 2000
 
@@ -212,7 +212,9 @@ def test_harvest_updated_since_upserts_edits(tmp_path: Path) -> None:
             for i, (n, u) in clients.items()
             if since is None or u >= since
         ]
-        return httpx.Response(200, json={"clients": rows, "links": {"next": None}})
+        per_page = int(request.url.params.get("per_page", 2000))  # 1: the count probe
+        body = {"clients": rows[:per_page], "total_entries": len(rows), "links": {"next": None}}
+        return httpx.Response(200, json=body)
 
     source = get_source("harvest")
     settings = resolve_settings(source, environ=HARVEST_ENV)

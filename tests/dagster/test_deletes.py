@@ -55,7 +55,9 @@ def rows(sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def run(defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+def run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, tags: dict[str, str]
+) -> dg.ExecuteInProcessResult:
     return defs.resolve_job_def("wh").execute_in_process(
         instance=instance, tags=tags, run_config=QUIET, raise_on_error=False
     )

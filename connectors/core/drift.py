@@ -1,0 +1,139 @@
+"""Drift probes: the cheap figures an API answers for a window, and the records changed since a time.
+
+An entity with ``Entity.drift`` (see ``entity.Drift``) can be checked against what is staged without
+re-reading it: ``probe`` asks one request for a window of days (the entity's own list at one item a
+page, or a report's totals, like ``sizing.count`` does for wide windows) and reads the declared
+``Figure`` values from the answer; ``changed_records`` asks once for every record changed since a
+time over a whole range. Both go through the extractor's HTTP client: its rate limiters, retries,
+auth headers and redaction. ``pipelines/reconcile.py`` decides what to probe and what to re-read.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from .entity import Entity, Figure, Probe
+from .errors import ConfigError, ConnectorError, ResponseShapeError
+from .extract import Extractor, Slice
+from .paginate import set_path
+
+Figures = dict[str, float]
+
+
+def drift_of(entity: Entity) -> Probe:
+    """The entity's drift probe, or a ConfigError saying which entities have one."""
+    if entity.drift is None:
+        raise ConfigError(
+            f"{entity.name} declares no drift signal (Entity.drift), so drift cannot be found cheaply; "
+            "re-extract its range with stage_entity instead, or declare one in its connector",
+            entity=entity.name,
+        )
+    return entity.drift.probe
+
+
+def _window(ex: Extractor, target: Entity, start: dt.date, end: dt.date, probe: Probe) -> dict[str, Any]:
+    params = ex.window_params(target, Slice(start, end))
+    w = target.window
+    if probe.end_inclusive and w is not None:
+        last = dt.datetime(end.year, end.month, end.day, tzinfo=dt.UTC) - dt.timedelta(seconds=1)
+        params[w.until_param] = last.strftime(w.format)
+    return params
+
+
+async def probe(
+    ex: Extractor, entity: Entity, start: dt.date, end: dt.date, series: Sequence[Any] | None = None
+) -> Figures:
+    """The probe's figures for the days ``[start, end)``, from one request.
+
+    The request is the first page of the probe's endpoint for the window with the probe's params on
+    top: query parameters, or dotted paths of the JSON body when the endpoint posts one. ``series``
+    restricts it to those fan-out values (``Probe.series``), e.g. some users.
+    """
+    p = drift_of(entity)
+    target = p.request or entity
+    window, paging = target.window, target.paging
+    if window is None:
+        raise ConfigError(
+            f"the drift probe of {entity.name} asks an endpoint without a window", entity=entity.name
+        )
+    bounds = _window(ex, target, start, end, p)
+    params: dict[str, Any] = dict(target.params)
+    body: dict[str, Any] | None = None
+    if target.method != "GET" or target.json_body:
+        body = copy.deepcopy(dict(target.json_body))
+    for key, value in bounds.items():
+        if body is not None and window.in_body:
+            set_path(body, key, value)
+        else:
+            params[key] = value
+    if paging.page_param:
+        if body is not None and paging.in_body:
+            set_path(body, paging.page_param, paging.first_page)
+        else:
+            params[paging.page_param] = paging.first_page
+    overrides = dict(p.params)
+    if series is not None:
+        if not p.series:
+            raise ConfigError(
+                f"the drift probe of {entity.name} cannot be narrowed by series", entity=entity.name
+            )
+        overrides.update({p.series: list(series), **p.series_params})
+    for key, value in overrides.items():
+        if body is not None:
+            set_path(body, key, value)
+        else:
+            params[key] = value
+    extra = (ex.group_limiter(target),) if target.rate_group and p.in_rate_group else ()
+    where = f"[{start.isoformat()}, {end.isoformat()})"
+    try:
+        resp = await ex.client.request_json(
+            ex.url(target, {}), params, method=target.method, json_body=body, extra_limiters=extra
+        )
+    except ConnectorError as exc:
+        raise exc.with_context(source=ex.source.name, entity=entity.name, window=where) from None
+    return {f.name: figure_value(resp.body, f, entity.name, where) for f in p.figures}
+
+
+def figure_value(body: Any, figure: Figure, entity: str, where: str = "") -> float:
+    """The number at ``figure.path``: dotted keys, number steps index lists, an empty list is 0."""
+    value = body
+    for step in figure.path.split("."):
+        if isinstance(value, list) and step.isdigit():
+            if not value:
+                return 0.0  # e.g. a report's totals over a range without records
+            value = value[int(step)] if int(step) < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(step)
+        else:
+            value = None
+        if value is None:
+            break
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ResponseShapeError(
+            f"the drift probe's answer has no number at {figure.path!r} (figure {figure.name!r}): the "
+            "API changed or the connector's Entity.drift names the wrong path; fix the declaration",
+            entity=entity,
+            window=where or None,
+        )
+    return float(value)
+
+
+async def changed_records(
+    ex: Extractor, entity: Entity, start: dt.date, end: dt.date, since: dt.datetime
+) -> pa.Table:
+    """Every record of ``[start, end)`` changed since ``since``, as staged rows, in one request series.
+
+    The range is one slice however long (the change parameter keeps the answer small); records are
+    typed, stamped and placed by day exactly as an extraction would place them.
+    """
+    changes = entity.drift.changes if entity.drift is not None else None
+    if changes is None:
+        raise ConfigError(f"{entity.name} declares no drift.changes parameter", entity=entity.name)
+    reader = dataclasses.replace(entity, incremental=changes, drift=None)
+    return await ex.extract_slice(reader, Slice(start, end), changed_since=since)

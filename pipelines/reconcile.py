@@ -1,0 +1,291 @@
+"""Reconcile: find drift beyond the look-back cheaply, and re-extract only what drifted.
+
+Scheduled runs re-read the last N days, so an edit, insert or deletion older than that stays unseen.
+``reconcile_entity`` checks a long staged range ``[start, end)`` against cheap signals the API gives
+(declared per entity as ``Entity.drift``, probed by ``connectors/core/drift.py``):
+
+1. **Changes** (entities with ``drift.changes``): one request series asks for every record changed
+   since the last reconcile of the range (a marker in the staging folder; the first time, since the
+   oldest staged read of the range) anywhere in it. Records that are not staged, staged on another
+   day, or staged in an older version are merged into their month files (no re-read needed; with
+   ``merge_changes=False`` their days are re-extracted instead). Deletions leave no trace there.
+2. **Figures**: each probe window (the whole range where one probe may cover any range, else each
+   month) is asked once and compared with the same figures summed from the staged rows. A window
+   that disagrees is halved: one half is probed, the other is the whole minus that half (figures are
+   counts and sums), down to ``max_window_days``; with ``cost_aware``, less deep where re-reading a
+   window costs fewer requests than probing a half and re-reading that, deeper where halving a
+   dense window saves requests. Where the probe can be
+   restricted to some fan-out series (Clockify's report by users), a drifted window is narrowed to
+   the series that differ too (``pipelines/reconcile_narrow.py``).
+3. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
+   ``stage_entity``, which replaces exactly their days in the month files; series-scoped ones are
+   staged apart and only those series' rows of those days are replaced.
+
+Signals, from ``shared/reference/*.md``:
+
+- Harvest time entries and expenses: ``updated_since`` finds edits and inserts however old their
+  ``spent_date`` (harvest.md §3 "use updated_since for change capture — a back-dated entry edited
+  today has an old spent_date and a new updated_at"; params §4.1, §4.14); its inclusiveness is
+  UNCONFIRMED, so the cursor goes back one second and records are compared by ``updated_at``.
+  Deletions "are not visible through updated_since" (§3): ``total_entries`` of a ``per_page=1``
+  list (§2: every list answers ``total_entries``, ``per_page`` 1-2000) counts any ``from``/``to``
+  range. After the merge only deletions can differ, so counts cannot cancel out: the first probe
+  covers the whole range.
+- Clockodo entries: ``paging.count_items`` of a one-item page (clockodo.md §1.8) without
+  ``enhanced_list`` (its 300 / 15 min quota, §1.6), per month. Entries have "no documented
+  'changed since' filter" (§3.1), and the reference gives /entrygroups' quota and grouping rules but
+  not its response fields (§1.6, §4.6), so duration sums cannot be used: an edit that keeps every
+  month's count (and an insert plus a delete in one month) stays unseen.
+- Clockify time entries and detailed report: the detailed report's ``totals`` (clockify.md §4.8:
+  ``totalTime, totalBillableTime, entriesCount``) at ``pageSize`` 1, per month (FREE plan: at most
+  31 days, longer plans UNCONFIRMED, §1); the end bound's inclusiveness is not stated, so a probe
+  asks up to the window's last second. The summary report is not described (§4.16): not used.
+  In-place edits of descriptions or tags change no total and stay unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from connectors.core.drift import changed_records, drift_of
+from connectors.core.entity import Entity, Source
+from connectors.core.errors import ConfigError
+from connectors.core.extract import Extractor
+from connectors.core.http import RetryPolicy
+from connectors.core.settings import ResolvedSettings
+from pipelines.reconcile_narrow import DriftFound, Plan, Window, join, narrow, narrow_series, probe_windows
+from pipelines.reconcile_staged import (
+    Merged,
+    StagedDays,
+    changes_since,
+    merge_changed,
+    replace_series,
+    save_marker,
+)
+from pipelines.staging import Staging, partition_keys, release_memory, stage_entity
+
+__all__ = ["DriftFound", "ReconcileReport", "reconcile_entity"]
+
+#: The marker stays this far behind our clock, so a source clock that lags ours loses no change.
+CLOCK_SKEW = dt.timedelta(minutes=15)
+T = TypeVar("T")
+
+
+@dataclass
+class ReconcileReport:
+    entity: str
+    start: dt.date
+    end: dt.date
+    signal: str = ""  # how drift was looked for
+    changes_since: dt.datetime | None = None  # the change feed's cursor (None: not asked)
+    changed: int = 0  # records the change feed returned
+    merged: int = 0  # of those, newer than staged (or not staged): merged into staging
+    drifted: list[DriftFound] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)  # windows re-extracted whole (stage_entity)
+    series_windows: list[tuple[dt.date, dt.date, tuple[Any, ...]]] = field(default_factory=list)  # + series
+    rows_reread: int = 0  # records those re-extractions read
+    probes: int = 0  # probe requests asked (windows and series groups)
+    probe_requests: int = 0  # HTTP requests spent finding drift: probes and change feed (retries too)
+    reextract_requests: int = 0  # HTTP requests of the re-extractions
+    probe_stats: dict[str, float] = field(default_factory=dict)
+    reextract_stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return self.probe_requests + self.reextract_requests
+
+    @property
+    def days(self) -> list[dt.date]:
+        """Every day found drifted (changed records' days and the days of mismatching windows)."""
+        out = {d.start + dt.timedelta(days=i) for d in self.drifted for i in range((d.end - d.start).days)}
+        return sorted(out)
+
+    @property
+    def months(self) -> list[str]:
+        return sorted({d.strftime("%Y-%m") for d in self.days})
+
+
+def _add(total: dict[str, float], stats: dict[str, float]) -> None:
+    for k, v in stats.items():
+        total[k] = total.get(k, 0) + v
+
+
+class _Run:
+    """One reconcile: the connection, the report, and the two ways it spends requests."""
+
+    def __init__(
+        self,
+        source: Source,
+        settings: ResolvedSettings,
+        connection: str,
+        entity: Entity,
+        staging: Staging,
+        transport: httpx.AsyncBaseTransport | None,
+        retry: RetryPolicy | None,
+        report: ReconcileReport,
+    ) -> None:
+        self.source, self.settings, self.connection, self.entity = source, settings, connection, entity
+        self.staging, self.transport, self.retry, self.report = staging, transport, retry, report
+
+    def probing(self, work: Callable[[Extractor], Awaitable[T]]) -> T:
+        """Run ``work`` with one extractor; its requests count as finding drift."""
+
+        async def go() -> T:
+            async with Extractor(
+                self.source, self.settings, transport=self.transport, retry=self.retry
+            ) as ex:
+                try:
+                    return await work(ex)
+                finally:
+                    self.report.probe_requests += ex.client.stats.requests
+                    _add(self.report.probe_stats, ex.client.stats.as_dict())
+
+        return asyncio.run(go())
+
+    def stage(self, entity: Entity, staging: Staging, a: dt.date, b: dt.date) -> int:
+        done = stage_entity(
+            self.source, self.settings, self.connection, entity, staging, a, b,
+            transport=self.transport, retry=self.retry,
+        )  # fmt: skip
+        self.report.rows_reread += done.rows
+        self.report.reextract_requests += int(done.stats.get("requests", 0))
+        _add(self.report.reextract_stats, done.stats)
+        return done.rows
+
+    def reextract(self, windows: list[Window]) -> None:
+        for a, b in windows:
+            self.stage(self.entity, self.staging, a, b)
+            self.report.windows.append((a, b))
+
+    def reextract_series(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> None:
+        """Re-read only ``series`` (fan-out values) over ``[a, b)``: staged apart, then their rows
+        of those days replace the staged ones (every other series stays as it is)."""
+        fan = self.entity.fan_out
+        assert fan is not None
+        named = dataclasses.replace(fan, parent="", values=tuple(str(s) for s in series))
+        only = dataclasses.replace(self.entity, fan_out=named)
+        with tempfile.TemporaryDirectory(prefix="couplet-reconcile-") as scratch:
+            apart = Staging(scratch)
+            self.stage(only, apart, a, b)
+            replace_series(
+                self.staging, self.connection, self.entity, apart.read(self.connection, only), a, b, series
+            )
+        self.report.series_windows.append((a, b, series))
+
+
+def reconcile_entity(
+    source: Source,
+    settings: ResolvedSettings,
+    connection: str,
+    entity: Entity | str,
+    staging: Staging,
+    start: dt.date,
+    end: dt.date,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    now: dt.datetime | None = None,
+    max_window_days: int = 7,
+    probe_days: int | None = None,
+    merge_changes: bool = True,
+    cost_aware: bool = True,
+    reread_if_cheaper: bool = False,
+) -> ReconcileReport:
+    """Compare ``[start, end)`` of a staged daily entity with the source's cheap signals, narrow
+    each disagreement down and re-extract only those days (see the module docstring). Blocking.
+
+    ``probe_days`` overrides how many days the first probes cover (0 = the whole range at once;
+    default: the entity's ``Probe.max_days``). A drifted window is halved down to
+    ``max_window_days`` (``cost_aware``: unless that costs more requests, and further where it
+    saves some). ``reread_if_cheaper`` re-reads the range whole when its first probes alone would
+    cost as much (a small account; off by default, so an unchanged history is never re-read).
+    ``merge_changes=False`` re-extracts the days of changed records instead of merging them.
+    ``now`` is the reconcile's time, remembered as the change feed's next cursor (less
+    ``CLOCK_SKEW``).
+    """
+    if isinstance(entity, str):
+        entity = source.entity(entity)
+    declared = drift_of(entity)
+    if not start < end:
+        raise ConfigError(
+            f"reconcile needs a range with start < end (got {start} .. {end})",
+            source=source.name,
+            entity=entity.name,
+        )
+    now = now or dt.datetime.now(dt.UTC)
+    plan = Plan(entity, declared, max_window_days, cost_aware)
+    days = declared.max_days if probe_days is None else probe_days
+    changes = entity.drift.changes if entity.drift is not None else None
+    report = ReconcileReport(entity.name, start, end)
+    report.signal = (f"{changes.param} + " if changes else "") + ", ".join(f.name for f in declared.figures)
+    report.signal += f" per {days} days" if days > 0 else " over the range"
+    run = _Run(source, settings, connection, entity, staging, transport, retry, report)
+    try:
+        since = changes_since(staging, connection, entity, start, end) if changes else None
+        if changes is not None and since is not None:
+            since -= dt.timedelta(seconds=changes.overlap_seconds)
+            report.changes_since = since
+
+            async def feed(ex: Extractor) -> tuple[int, Merged]:
+                table = await changed_records(ex, entity, start, end, since)
+                return table.num_rows, merge_changed(
+                    staging, connection, entity, table, start, end, write=merge_changes
+                )
+
+            report.changed, merged = run.probing(feed)
+            report.merged = merged.records
+            report.drifted += [
+                DriftFound(
+                    d, d + dt.timedelta(days=1), f"changed: {n} record(s) edited, inserted or moved away"
+                )
+                for d, n in sorted(merged.days.items())
+            ]
+            if not merge_changes and merged.days:
+                staged = StagedDays(staging, connection, entity, start, end)
+                run.reextract(join(plan, [(d.start, d.end) for d in report.drifted], staged))
+        by_series = bool(declared.series)
+        staged = StagedDays(staging, connection, entity, start, end, by_series=by_series)
+        months = {p.stem for p in staging.files(connection, entity.name, partition_keys(entity, start, end))}
+        windows = probe_windows(start, end, days, months)
+        whole_range = plan.cost((end - start).days, staged.window(start, end)["rows"], staged.series)
+        if reread_if_cheaper and len(windows) >= whole_range:
+            reason = (
+                f"re-read whole: {len(windows)} probes cost as much as re-reading (~{whole_range} requests)"
+            )
+            report.drifted.append(DriftFound(start, end, reason))
+            run.reextract([(start, end)])
+            if changes is not None:
+                save_marker(staging, connection, entity, start, end, now - CLOCK_SKEW)
+            return report
+
+        async def find(ex: Extractor) -> list[DriftFound]:
+            found = await narrow(ex, plan, staged, windows)
+            if not by_series:
+                return found
+            parts = await asyncio.gather(*(narrow_series(ex, plan, staged, d) for d in found))
+            return [d for part in parts for d in part]
+
+        found = run.probing(find)
+        report.drifted += found
+        report.probes = plan.probes
+        whole = [(d.start, d.end) for d in found if d.series is None]
+        run.reextract(join(plan, whole, staged))
+        scoped: dict[Window, set[Any]] = {}
+        for d in found:
+            if d.series is not None and not any(a <= d.start and d.end <= b for a, b in report.windows):
+                scoped.setdefault((d.start, d.end), set()).update(d.series)
+        for (a, b), series in sorted(scoped.items()):
+            run.reextract_series(a, b, tuple(sorted(series)))
+        if changes is not None:
+            save_marker(staging, connection, entity, start, end, now - CLOCK_SKEW)
+    finally:
+        release_memory()
+    return report
