@@ -300,7 +300,9 @@ def build_raw_asset(
                 )
                 report.mode = part.mode
             if older is not None:
-                checked = reconcile_older(context, source, settings, name, entity, staging, *older)
+                flows = [f for f in context.run.tags.get(TAG_FLOWS, "").split(",") if f in lookbacks]
+                cheaper = all(catalog.flow_file.flows[f].reconcile.reread_when_cheaper for f in flows)
+                checked = reconcile_older(context, source, settings, name, entity, staging, *older, cheaper)
         touched = (
             keys
             if keys is not None

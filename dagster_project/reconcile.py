@@ -9,7 +9,9 @@ are re-extracted. The asset's metadata says which months drifted and why, and wh
 cost in requests; each drifted month's materialization carries its reason. Downstream, outputs of
 the run replace (or upsert, with deletions) the whole range from staging, which is now right.
 
-An entity that declares no cheap signal is re-read whole over the range: slower, never wrong.
+An entity that declares no cheap signal is re-read whole over the range: slower, never wrong. So
+is a small account where probing would cost as many requests as re-reading (the flow's
+``reconcile.reread_when_cheaper``, default true).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def reconcile_older(
     staging: Staging,
     start: dt.date,
     end: dt.date,
+    reread_when_cheaper: bool = True,
 ) -> dict[str, Any]:
     """Check days ``[start, end)`` of a staged daily entity; returns the asset's metadata about it."""
     span = f"{start.isoformat()}..{end.isoformat()}"
@@ -53,8 +56,11 @@ def reconcile_older(
             "reconcile_requests": int(report.stats.get("requests", 0)),
             "reconcile_rows_reread": report.rows,
         }
-    found = reconcile_entity(source, settings, connection, entity, staging, start, end)
-    months = found.months
+    found = reconcile_entity(
+        source, settings, connection, entity, staging, start, end, reread_if_cheaper=reread_when_cheaper
+    )
+    whole = len(found.drifted) == 1 and found.drifted[0].reason.startswith("re-read whole")
+    months = [] if whole else found.months
     known = set(context.partition_keys)
     for month in months:
         if month in known:
@@ -68,7 +74,7 @@ def reconcile_older(
     return {
         "reconciled": span,
         "reconcile_signal": found.signal,
-        "drifted_months": ", ".join(months) or "none",
+        "drifted_months": found.drifted[0].reason if whole else (", ".join(months) or "none"),
         "drift": dg.MetadataValue.md(_table(found)),
         "reconcile_probe_requests": found.probe_requests,
         "reconcile_reread_requests": found.reextract_requests,

@@ -193,6 +193,9 @@ class Reconcile(Strict):
     )
     days: Annotated[int, Field(ge=1, le=36600)] | None = None  # how far back; unset: everything staged
     enabled: bool = True
+    # A small account: when probing would cost as many requests as re-reading the range, re-read it
+    # (exact, and it also catches what no cheap figure shows). false: always probe.
+    reread_when_cheaper: bool = True
 
 
 class Flow(Strict):

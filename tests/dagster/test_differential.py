@@ -87,6 +87,8 @@ def flow_file() -> str:
     for s in SOURCES:
         lines += [
             f"  {s.name}:",
+            # probe, never re-read whole: the cheap signals are what this test proves
+            "    reconcile: {reread_when_cheaper: false}",
             "    sources:",
             f"      entries: {{connection: {s.name}, entity: {s.entity}, lookback_days: {LOOKBACK}}}",
             f"      projects: {{connection: {s.name}, entity: projects}}",

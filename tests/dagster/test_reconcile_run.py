@@ -36,6 +36,7 @@ flows:
       - {{from: entries, to: {{duckdb: {{path: out/wh.duckdb, table: entries}}}}}}
       - {{from: entries, to: {{duckdb: {{path: out/wh.duckdb, table: entries_up}}}}, mode: upsert}}
     schedule: {{every: day, at: "06:00", timezone: UTC}}
+    reconcile: {{reread_when_cheaper: false}}
 """
 
 
@@ -136,3 +137,18 @@ def test_the_schedule_reconciles_when_due(sandbox, tmp_path: Path) -> None:
         with dg.build_schedule_context(instance=instance, scheduled_execution_time=now) as context:
             (request,) = schedule.evaluate_tick(context).run_requests or []
         assert TAG_RECONCILE not in request.tags  # reconciled a moment ago: a plain look-back run
+
+
+def test_a_small_account_is_re_read_whole_when_that_is_cheaper(sandbox, tmp_path: Path) -> None:
+    (tmp_path / "flow.yaml").write_text(FLOW.replace("    reconcile: {reread_when_cheaper: false}\n", ""))
+    start = TODAY - dt.timedelta(days=150)
+    assert main(["flows", "run", "wh", "--start", start.isoformat()]) == 0
+    old = sorted(ids("entries"))[0]
+    httpx.delete(f"{sandbox.base_url}/clockodo/api/_admin/entries/{old}").raise_for_status()
+    assert main(["flows", "reconcile", "wh"]) == 0
+    assert old not in ids("entries") and old not in ids("entries_up")
+    instance = dg.DagsterInstance.get()
+    meta = instance.fetch_materializations(dg.AssetKey(["raw", "cl", "entries"]), limit=1).records[0]
+    metadata = meta.asset_materialization.metadata
+    assert str(metadata["drifted_months"].value).startswith("re-read whole")
+    assert int(metadata["reconcile_probe_requests"].value) == 0  # no probe was worth asking
