@@ -44,7 +44,7 @@ from pipelines.reconcile import reconcile_entity
 from pipelines.staging import Staging, stage_entity
 from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
-from sandbox.server import RunningServer, start_background
+from sandbox.server import RunningServer, client_env, start_background
 
 ANCHOR = dt.date(2026, 6, 1)
 START, END = ANCHOR - dt.timedelta(days=730), ANCHOR
@@ -63,21 +63,8 @@ MOUNTS = {"harvest": "/harvest", "clockodo": "/clockodo/api", "clockify": "/cloc
 
 
 def settings(server: RunningServer, source: str) -> ResolvedSettings:
-    workspace = httpx.get(server.url("/clockify/_admin/org"), timeout=60).json()["workspace_id"]
-    env = {
-        "CLOCKIFY_BASE_URL": server.url("/clockify/api"),
-        "CLOCKIFY_REPORTS_URL": server.url("/clockify/reports"),
-        "CLOCKIFY_API_KEY": "sandbox-key",
-        "CLOCKIFY_WORKSPACE_ID": workspace,
-        "CLOCKIFY_RATE_LIMIT": "off",
-        "CLOCKODO_BASE_URL": server.url("/clockodo/api"),
-        "CLOCKODO_API_USER": "sandbox@couplet.dev",
-        "CLOCKODO_API_KEY": "sandbox-key",
-        "HARVEST_BASE_URL": server.url("/harvest"),
-        "HARVEST_ACCESS_TOKEN": "sandbox-harvest-token",
-        "HARVEST_ACCOUNT_ID": "123456",
-        "HARVEST_RATE_LIMIT": "off",
-    }
+    """The sandbox's settings for one source, with no client-side rate limit."""
+    env = client_env(server.base_url) | {f"{s}_RATE_LIMIT": "off" for s in ("CLOCKIFY", "HARVEST")}
     return resolve_settings(get_source(source), environ=env)
 
 

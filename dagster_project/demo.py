@@ -22,26 +22,9 @@ from pipelines.outputs import describe
 
 def demo_env(base_url: str) -> dict[str, str]:
     """The connections' env vars pointed at a sandbox running with default options."""
-    from sandbox.common import SandboxOptions
+    from sandbox.server import client_env
 
-    defaults = SandboxOptions()
-    # The sandbox's key sees two Clockify workspaces (like a real owner with a personal one): name the agency's.
-    workspace = httpx.get(base_url + "/clockify/_admin/org", timeout=30).json()["workspace_id"]
-    return {
-        "CLOCKIFY_BASE_URL": base_url + "/clockify/api",
-        "CLOCKIFY_REPORTS_URL": base_url + "/clockify/reports",
-        "CLOCKIFY_API_KEY": defaults.api_key,
-        "CLOCKIFY_WORKSPACE_ID": workspace,
-        "CLOCKODO_BASE_URL": base_url + "/clockodo/api",
-        "CLOCKODO_API_USER": defaults.api_user,
-        "CLOCKODO_API_KEY": defaults.api_key,
-        "HARVEST_BASE_URL": base_url + "/harvest",
-        "HARVEST_ACCESS_TOKEN": defaults.harvest_token,
-        "HARVEST_ACCOUNT_ID": str(defaults.harvest_account_id),
-        # Google outputs go to the sandbox's emulators (docs/sandbox.md)
-        "COUPLET_GOOGLE_SHEETS_ENDPOINT": base_url + "/google/sheets",
-        "BIGQUERY_EMULATOR_HOST": base_url + "/google/bigquery",
-    }
+    return client_env(base_url)
 
 
 def count_rows(output: Output, sandbox: str) -> int | None:

@@ -114,15 +114,7 @@ def run_flows(
                 f"{', '.join(names)}: no dated source, nothing to reconcile (dimensions are read whole)",
                 file=out,
             )
-        back = (
-            {
-                n: f.model_copy(update={"reconcile": f.reconcile.model_copy(update={"days": reconcile_days})})
-                for n, f in flows.items()
-            }
-            if reconcile_days
-            else flows
-        )
-        first, after = reconcile_window(list(back.values()), flow_file, now)
+        first, after = reconcile_window(list(flows.values()), flow_file, now, reconcile_days)
         after = min(after, next_month(now.astimezone(dt.UTC).date()))
     else:
         first, after = run_window(catalog, names, start, end, now)

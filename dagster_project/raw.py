@@ -119,11 +119,16 @@ def _days(context: dg.AssetExecutionContext, lookbacks: Mapping[str, int]) -> tu
     window = parse_window(tags)
     if window is not None and tags.get(TAG_WINDOW):
         start, end = max(start, window[0]), min(end, window[1])
-        flows = [f for f in tags.get(TAG_FLOWS, "").split(",") if f in lookbacks]
+        flows = _run_flows(tags, lookbacks)
         if tags.get(TAG_LOOKBACK) == "1" and flows:
             own = max(lookbacks[f] for f in flows)
             start = max(start, window[1] - dt.timedelta(days=own + 1))  # "today" is window[1] - 1 day
     return start, max(start, end)
+
+
+def _run_flows(tags: Mapping[str, str], reading: Mapping[str, int]) -> list[str]:
+    """The run's flows (its ``couplet/flows`` tag) that read this asset."""
+    return [f for f in tags.get(TAG_FLOWS, "").split(",") if f in reading]
 
 
 def _window_start(context: dg.AssetExecutionContext) -> dt.date:
@@ -300,7 +305,7 @@ def build_raw_asset(
                 )
                 report.mode = part.mode
             if older is not None:
-                flows = [f for f in context.run.tags.get(TAG_FLOWS, "").split(",") if f in lookbacks]
+                flows = _run_flows(context.run.tags, lookbacks)
                 cheaper = all(catalog.flow_file.flows[f].reconcile.reread_when_cheaper for f in flows)
                 checked = reconcile_older(context, source, settings, name, entity, staging, *older, cheaper)
         touched = (

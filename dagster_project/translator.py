@@ -143,14 +143,16 @@ def lookback_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) ->
     return min(starts), max(ends)
 
 
-def reconcile_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) -> tuple[dt.date, dt.date]:
-    """Days ``[start, end)`` a reconciling run covers: each flow's ``reconcile.days`` back (unset:
-    from ``partitions_start``, all that can be staged) up to the end of its look-back."""
+def reconcile_window(
+    flows: list[Flow], flow_file: FlowFile, now: dt.datetime, days: int | None = None
+) -> tuple[dt.date, dt.date]:
+    """Days ``[start, end)`` a reconciling run covers: ``days`` (else each flow's ``reconcile.days``)
+    back (unset: from ``partitions_start``, all that can be staged) up to the end of its look-back."""
     first = flow_file.settings.partitions_start
     starts, ends = [], []
     for flow in flows:
         today = now.astimezone(ZoneInfo(timezone(flow))).date()
-        back = flow.reconcile.days
+        back = days or flow.reconcile.days
         starts.append(max(first, today - dt.timedelta(days=back)) if back else first)
         ends.append(today + dt.timedelta(days=1))
     return min(starts), max(ends)

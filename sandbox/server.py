@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -115,3 +116,26 @@ def start_background(
         time.sleep(0.01)
     bound_port = sock.getsockname()[1]
     return RunningServer(f"http://{host}:{bound_port}", server, thread, app)
+
+
+def client_env(base_url: str) -> dict[str, str]:
+    """The connections' env vars pointed at a sandbox running with default options (its keys, its
+    Clockify workspace) and the Google outputs at its emulators."""
+    defaults = SandboxOptions()
+    # The sandbox's key sees two Clockify workspaces (like a real owner with a personal one): name the agency's.
+    workspace = httpx.get(base_url + "/clockify/_admin/org", timeout=30).json()["workspace_id"]
+    return {
+        "CLOCKIFY_BASE_URL": base_url + "/clockify/api",
+        "CLOCKIFY_REPORTS_URL": base_url + "/clockify/reports",
+        "CLOCKIFY_API_KEY": defaults.api_key,
+        "CLOCKIFY_WORKSPACE_ID": workspace,
+        "CLOCKODO_BASE_URL": base_url + "/clockodo/api",
+        "CLOCKODO_API_USER": defaults.api_user,
+        "CLOCKODO_API_KEY": defaults.api_key,
+        "HARVEST_BASE_URL": base_url + "/harvest",
+        "HARVEST_ACCESS_TOKEN": defaults.harvest_token,
+        "HARVEST_ACCOUNT_ID": str(defaults.harvest_account_id),
+        # Google outputs go to the sandbox's emulators (docs/sandbox.md)
+        "COUPLET_GOOGLE_SHEETS_ENDPOINT": base_url + "/google/sheets",
+        "BIGQUERY_EMULATOR_HOST": base_url + "/google/bigquery",
+    }
