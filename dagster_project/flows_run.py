@@ -3,8 +3,9 @@
 One run for all the flows asked for (their own job for one flow, ``all_flows`` narrowed to their
 assets for several), so a source they share is read once. Runs are recorded in the Dagster
 instance under ``DAGSTER_HOME`` (default ``data/dagster_home``), so the UI shows them. Progress is
-printed per asset as it finishes (the run's event log is read by cursor: only new records), then a
-table of every asset with its status, rows and seconds, and each failure's cause. The exit code is
+printed per asset as it finishes (the instance hands this process each event of the run as it is
+stored, so following the run reads nothing back and never competes with the run for the
+interpreter), then a table of every asset with its status, rows and seconds, and each failure's cause. The exit code is
 1 when anything failed. A failed run sends the flows' alerts from here: Dagster's run-failure
 sensors only see runs launched through a code location, not runs started in process.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import queue
 import sys
 import threading
 import time
@@ -38,8 +40,6 @@ from .translator import (
     reconcile_window,
     window_tags,
 )
-
-POLL_SECONDS = 0.25
 
 
 def local_instance() -> dg.DagsterInstance:
@@ -131,6 +131,8 @@ def run_flows(
     days = f" [{first} .. {after - dt.timedelta(days=1)}]" if partitioned else ""
     print(f"run {', '.join(names)}{days}: {len(paths)} asset(s), run {run_id[:8]}", file=out, flush=True)
     outcome: dict[str, object] = {}
+    events: queue.SimpleQueue[dg.EventLogEntry | None] = queue.SimpleQueue()
+    inst.add_event_listener(run_id, events.put)  # called in the run's thread, once stored
 
     def execute() -> None:
         try:
@@ -144,23 +146,21 @@ def run_flows(
             )
         except Exception as exc:  # a run that could not even start: say why
             outcome["error"] = exc
+        finally:
+            events.put(None)  # the run is over: nothing more will come
 
     thread = threading.Thread(target=execute, daemon=True)
     started = time.perf_counter()
     thread.start()
     follower = RunFollower(inst, run_id, op_map(paths))
     width = max(len(label(p)) for p in paths)
-    while True:
-        alive = thread.is_alive()
-        if inst.get_run_by_id(run_id) is not None:
-            for asset, o in follower.poll():
-                rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
-                print(f"  {o.status:7} {asset.ljust(width)} {rows} {o.seconds:6.1f}s", file=out, flush=True)
-                if o.cause:  # the first line now; the whole cause in the summary
-                    print(_indent(_short(o.cause, asset).splitlines()[0]), file=sys.stderr, flush=True)
-        if not alive:
-            break
-        thread.join(POLL_SECONDS)  # wakes as soon as the run ends
+    while (entry := events.get()) is not None:
+        for asset, o in follower.feed(entry):
+            rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
+            print(f"  {o.status:7} {asset.ljust(width)} {rows} {o.seconds:6.1f}s", file=out, flush=True)
+            if o.cause:  # the first line now; the whole cause in the summary
+                print(_indent(_short(o.cause, asset).splitlines()[0]), file=sys.stderr, flush=True)
+    thread.join()
     if "error" in outcome:
         print(f"couplet: error: the run could not start: {outcome['error']}", file=sys.stderr)
         return 1

@@ -1,8 +1,9 @@
 """What a run did, read from the Dagster instance: per asset done, failed or skipped, rows, causes.
 
 The CLI's progress and final table, the run-failure alert sensor and the CLI's own alerts all read
-a run through ``RunFollower``, which pages the run's event log by cursor (only new records each
-time, never the whole log again).
+a run through ``RunFollower``: a run in another process by paging its event log by cursor (only new
+records each time, never the whole log again), a run in this process from the events the instance
+hands over as they are stored (``feed``), with no reads at all.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ class RunFollower:
         while True:
             conn = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=1000)
             for rec in conn.records:
-                ended += self._record(rec.event_log_entry)
+                ended += self.feed(rec.event_log_entry)
             self.cursor = conn.cursor
             if not conn.has_more:
                 return ended
 
-    def _record(self, entry: dg.EventLogEntry) -> list[tuple[str, AssetOutcome]]:
+    def feed(self, entry: dg.EventLogEntry) -> list[tuple[str, AssetOutcome]]:
+        """Take one event of the run; returns the assets it finished."""
         event = entry.dagster_event
         if event is None:
             return []
