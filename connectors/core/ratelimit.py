@@ -6,6 +6,9 @@ through in one window after a burst, which would trip a hard window. So each win
 send times of its last N requests (a sliding log, the exact form of a token bucket whose capacity
 equals the window's quota): a request may go when, for every window, fewer than N requests were
 sent in the last ``window`` seconds. Waiting time is recorded as throttled seconds.
+
+A 429 holds everyone back for its ``Retry-After`` and no longer: the hold is kept apart from the
+windows' logs, so it never stretches a long window (a day) into a wait of its own.
 """
 
 from __future__ import annotations
@@ -13,29 +16,41 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from .entity import RateLimit
 
+# Each window is kept a little longer than published: the server counts arrivals, and network
+# jitter can bring two requests sent a window apart closer. Jitter is a matter of milliseconds, so
+# the margin is 2 % of the window, at least 50 ms and at most a second (2 % of a day would be
+# 29 minutes of needless waiting).
+MARGIN_SHARE, MARGIN_MIN, MARGIN_MAX = 0.02, 0.05, 1.0
+
+
+def margin(per_seconds: float) -> float:
+    return min(max(MARGIN_SHARE * per_seconds, MARGIN_MIN), MARGIN_MAX)
+
 
 class RateLimiter:
-    def __init__(self, limits: Sequence[RateLimit], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Sequence[RateLimit],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.limits = tuple(limits)
         self._clock = clock
+        self._sleep = sleep
         self._sent = [collections.deque[float](maxlen=lim.requests) for lim in self.limits]
+        self._hold_until = 0.0  # after a 429: nobody sends before this
         self.throttled_seconds = 0.0
 
     def delay(self, now: float) -> float:
-        """Seconds until one more request fits every window.
-
-        Each window is kept a little longer than published (2 %, at least 50 ms): the server
-        counts arrivals, and network jitter can bring two requests sent a window apart closer.
-        """
-        wait = 0.0
+        """Seconds until one more request fits every window (and any hold after a 429 is over)."""
+        wait = max(0.0, self._hold_until - now)
         for lim, sent in zip(self.limits, self._sent, strict=True):
             if len(sent) >= lim.requests:
-                window = lim.per_seconds + max(0.02 * lim.per_seconds, 0.05)
-                wait = max(wait, sent[0] + window - now)
+                wait = max(wait, sent[0] + lim.per_seconds + margin(lim.per_seconds) - now)
         return wait
 
     async def acquire(self) -> float:
@@ -51,19 +66,18 @@ class RateLimiter:
                 for sent in self._sent:
                     sent.append(now)
                 break
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             waited += wait
         self.throttled_seconds += waited
         return waited
 
     def penalise(self, seconds: float) -> None:
-        """After a 429, hold everyone back: treat the window as full for ``seconds``."""
-        until = self._clock() + seconds
-        for lim, sent in zip(self.limits, self._sent, strict=True):
-            # Fill the log so the oldest entry expires exactly at ``until``.
-            stamp = until - lim.per_seconds
-            sent.clear()
-            sent.extend([stamp] * lim.requests)
+        """After a 429, hold everyone back for ``seconds`` (its ``Retry-After``), then carry on.
+
+        The windows' logs are left as they are: they still hold what was really sent, so the
+        published limits keep holding after the pause, and a pause costs only its own length.
+        """
+        self._hold_until = max(self._hold_until, self._clock() + seconds)
 
 
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
