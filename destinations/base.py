@@ -50,6 +50,7 @@ class DestinationError(Exception):
     DestinationError
      ├── DestinationConfigError   bad target settings, unknown mode, upsert without a key
      ├── DestinationAuthError     missing or rejected credentials
+     ├── DestinationLockedError   another process holds the target (a DuckDB file) past the wait
      ├── EmptyReplaceError        replace with zero rows while the output does not allow empty
      ├── LimitExceededError       the data does not fit the destination (rows, columns, cells)
      └── SchemaConflictError      an existing column has an incompatible type
@@ -61,6 +62,10 @@ class DestinationConfigError(DestinationError):
 
 
 class DestinationAuthError(DestinationError):
+    pass
+
+
+class DestinationLockedError(DestinationError):
     pass
 
 

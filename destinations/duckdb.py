@@ -10,7 +10,9 @@ FROM`` like the MERGE). New columns, ``_deleted_at`` included, are added with ``
 column whose type cannot hold the new values is a ``SchemaConflictError``. Identifiers are always
 quoted, values bound.
 
-DuckDB allows one writing process per file: open it only for the write, never keep it open.
+DuckDB allows one writing process per file: open it only for the write, never keep it open. While
+another process holds the file, ``connect`` waits for it (``duckdb_lock``: bounded backoff up to
+``COUPLET_DUCKDB_LOCK_TIMEOUT`` seconds), then fails with ``DestinationLockedError``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .base import (
     check_mode,
     guard_empty,
 )
+from .duckdb_lock import open_when_free
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
@@ -91,9 +94,17 @@ class DuckDBWriter:
         self.connect_config = resource_config() if connect_config is None else connect_config
 
     def connect(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        if path == ":memory:" or read_only:
+        """A connection to ``path``; while another process holds the file, waits (``duckdb_lock``)."""
+        if path == ":memory:":
             return duckdb.connect(path, read_only=read_only, config=self.connect_config)
+        if read_only:
+            return open_when_free(
+                lambda: duckdb.connect(path, read_only=True, config=self.connect_config), path
+            )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return open_when_free(lambda: self._attach(path), path)
+
+    def _attach(self, path: str) -> duckdb.DuckDBPyConnection:
         # Attached with row groups of 16k rows: DuckDB holds a row group in memory while it writes,
         # and its default 122,880 rows of a wide table are ~60 MB (the rest of the file is the same).
         con = duckdb.connect(config=self.connect_config)

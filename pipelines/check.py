@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors import CONNECTORS, get_source
 
+from .check_outputs import check_outputs
 from .config import Connection, Flow
 from .steps import PlannedStep, StepError, arrow_columns, plan_steps
 from .yamlfile import did_you_mean
@@ -151,6 +152,7 @@ def check_flow(
                 )
             )
         seen.add(out.output_name)
+    found += check_outputs(name, flow, {**inputs, **{p.name: p.columns for p in plan}})
     return found, plan
 
 

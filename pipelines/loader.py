@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from .config import Connection, Flow, FlowFile, ProjectSettings
 from .model import NAME
 from .steps import PlannedStep
-from .yamlfile import FlowError, Problem, did_you_mean, node_line, problems_of, read_yaml
+from .yamlfile import FlowError, Problem, bad_dates, did_you_mean, node_line, problems_of, read_yaml
 
 __all__ = ["SHIPPED", "Catalog", "FlowError", "Problem", "flow_paths", "load_catalog", "load_flows"]
 
@@ -111,9 +111,17 @@ class _Loading:
         self.later: list[tuple[str, yaml.Node | None, str, Flow]] = []  # set aside, still cross-checked
         self.origin: dict[tuple[str, str], str] = {}
         self.roots: dict[str, yaml.Node | None] = {}
+        self.bad_dates: dict[str, list[str]] = {}  # file -> key paths of dates that do not exist
+
+    def has_bad_date(self, file: str, path: str) -> bool:
+        """Whether a nonexistent date (reported already) lies at or under ``path`` of ``file``."""
+        return any(_under(b, path) for b in self.bad_dates.get(file, []))
 
     def add(self, file: str, root: yaml.Node | None, loc: list[Any], message: str) -> None:
-        self.problems.append(Problem(file, node_line(root, loc), ".".join(map(str, loc)), message))
+        path = ".".join(map(str, loc))
+        if any(_under(path, b) for b in self.bad_dates.get(file, [])):
+            return  # a consequence of a nonexistent date, which bad_dates reported already
+        self.problems.append(Problem(file, node_line(root, loc), path, message))
 
     def validate(
         self, model: type[BaseModel], value: Any, file: str, root: yaml.Node | None, loc: list[Any]
@@ -121,7 +129,10 @@ class _Loading:
         try:
             return model.model_validate(value if value is not None else {})
         except ValidationError as exc:
-            self.problems += problems_of(exc, model, file, root, loc)
+            found = problems_of(exc, model, file, root, loc)
+            # A nonexistent date is reported once, by bad_dates, not again as "not a valid date".
+            bad = self.bad_dates.get(file, [])
+            self.problems += [p for p in found if not any(_under(p.path, b) for b in bad)]
             return None
 
     def read(self, path: Path) -> None:
@@ -137,6 +148,9 @@ class _Loading:
             self.problems.append(Problem(file, None, "", f"cannot read the file: {exc}"))
             return
         self.roots[file] = root
+        dates = bad_dates(file, root)
+        self.problems += dates
+        self.bad_dates[file] = [p.path for p in dates]
         if data is None:
             return
         if not isinstance(data, dict):
@@ -181,8 +195,9 @@ class _Loading:
             self.add(file, root, loc, f"also defined in {self.origin[(section, name)]}; rename one")
             return
         self.origin[(section, name)] = file
-        ok = re.fullmatch(NAME, name) is not None
-        if not ok:
+        named = re.fullmatch(NAME, name) is not None
+        ok = named and not self.has_bad_date(file, ".".join(loc))
+        if not named:
             self.add(
                 file,
                 root,
@@ -211,6 +226,11 @@ class _Loading:
         lenient = _without_unknown_keys(Flow, value)
         if lenient is not None:  # a typo'd key aside, the flow is readable: report its other mistakes too
             self.later.append((file, root, name, lenient))
+
+
+def _under(path: str, ancestor: str) -> bool:
+    """Whether the dotted key path ``path`` is ``ancestor`` or lies inside it."""
+    return path == ancestor or path.startswith(ancestor + ".")
 
 
 def _without_unknown_keys(model: type[BaseModel], value: Any) -> Any:

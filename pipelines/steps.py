@@ -13,6 +13,9 @@ over staged Parquet files and writes its result as one Parquet file.
 Timestamps are handled in UTC (the DuckDB session time zone is pinned), so
 ``date_trunc('month', time_since)`` means the same month on every machine; use
 ``time_since AT TIME ZONE 'Europe/Berlin'`` in a derive for local months.
+
+Planning and running both happen on a locked-down connection (``steps_lockdown``): a step's SQL
+sees its inputs and nothing else, no file, URL, extension, setting or environment variable.
 """
 
 from __future__ import annotations
@@ -30,8 +33,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from destinations.duckdb import resource_config
-
+from .steps_lockdown import (
+    connect,
+    environment_functions,
+    looks_like_statement,
+    only_inputs,
+    outside_query,
+    refusal,
+)
 from .steps_model import (
     FUNCTIONS,
     KINDS,
@@ -90,12 +99,7 @@ class PlannedStep:
     params: tuple[Any, ...]  # bound parameters for the `?` placeholders, in order
     columns: Columns  # output (name, DuckDB type), in order
     input_columns: tuple[Columns, ...] = ()  # the schema of each input, as planned (same order)
-
-
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config=resource_config())
-    con.execute("SET TimeZone = 'UTC'")  # date_trunc etc. on TIMESTAMPTZ follow the session zone
-    return con
+    index: int = 0  # its place in the flow's steps: list, for messages
 
 
 _DUCKDB_TYPES: dict[pa.DataType, str] = {
@@ -116,7 +120,7 @@ def arrow_columns(schema: pa.Schema) -> list[tuple[str, str]]:
     known = [_DUCKDB_TYPES.get(f.type) for f in schema]
     if all(known):  # the staged types: no DuckDB connection needed (planning many flows stays fast)
         return [(f.name, str(t)) for f, t in zip(schema, known, strict=True)]
-    with _connect() as con:
+    with connect() as con:
         relation = con.from_arrow(schema.empty_table())
         return [(name, str(type_)) for name, type_ in zip(relation.columns, relation.types, strict=True)]
 
@@ -150,14 +154,22 @@ def _message(exc: duckdb.Error) -> str:
     return " ".join(lines)
 
 
-def _check_expression(con: duckdb.DuckDBPyConnection, probe: Probe, step: Step) -> None:
+def _check_expression(
+    con: duckdb.DuckDBPyConnection, probe: Probe, step: Step, inputs: Sequence[str]
+) -> None:
     """A derive expression must be exactly one expression, so it cannot reshape the statement."""
     assert probe.expression is not None
     who = f"step '{step.name}' ({step.kind}):"
     row = con.execute("SELECT json_serialize_sql(?)", [f"SELECT {probe.expression}\n"]).fetchone()
     tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True, "error_message": "no parse"}
+    # A statement smuggled in (`1); COPY ... TO '/tmp/x'; SELECT (1`) never runs: it is not one
+    # expression. Say why it is refused, not only that it does not parse.
+    refused = f"; {only_inputs(inputs)}" if looks_like_statement(probe.expression) else ""
     if tree.get("error"):
-        raise StepError(probe.path, f"{who} not a SQL expression: {tree.get('error_message')}")
+        raise StepError(probe.path, f"{who} not a SQL expression: {tree.get('error_message')}{refused}")
+    named = environment_functions(tree)
+    if named:
+        raise StepError(probe.path, f"{who} {only_inputs(inputs)} (it calls {', '.join(named)})")
     statements: list[dict[str, Any]] = tree["statements"]
     node: dict[str, Any] = statements[0]["node"] if len(statements) == 1 else {}
     items: list[dict[str, Any]] = node.get("select_list", [])
@@ -175,7 +187,9 @@ def _check_expression(con: duckdb.DuckDBPyConnection, probe: Probe, step: Step) 
         and not node.get("cte_map", {}).get("map")
     )
     if not single:
-        raise StepError(probe.path, f"{who} write one SQL expression, e.g. round(duration / 3600.0, 2)")
+        raise StepError(
+            probe.path, f"{who} write one SQL expression, e.g. round(duration / 3600.0, 2){refused}"
+        )
 
 
 def _bind(
@@ -199,10 +213,14 @@ def _bind(
             con.execute(f"CREATE TABLE {schema}.{quote(name)} ({ddl})")
         for probe in compiled.probes:
             if probe.expression is not None:
-                _check_expression(con, probe, step)
+                _check_expression(con, probe, step, list(schemas))
             try:
                 con.execute(probe.sql, list(probe.params))
             except duckdb.Error as exc:
+                refused = refusal(exc)
+                if refused is not None:
+                    who = f"step '{step.name}' ({step.kind})"
+                    raise StepError(probe.path, f"{who}: {only_inputs(list(schemas))}: {refused}") from None
                 message = _message(exc)
                 hint = derive_hint(message) if probe.expression is not None else probe.hint
                 hint = f" ({hint})" if hint else ""
@@ -214,9 +232,9 @@ def _bind(
             )
             described = con.execute(f"DESCRIBE {schema}.__couplet_out").fetchall()
         except duckdb.Error as exc:
-            raise StepError(
-                [index, step.kind], f"step '{step.name}' ({step.kind}): {_message(exc)}"
-            ) from None
+            refused = refusal(exc)
+            message = f"{only_inputs(list(schemas))}: {refused}" if refused is not None else _message(exc)
+            raise StepError([index, step.kind], f"step '{step.name}' ({step.kind}): {message}") from None
     finally:
         con.execute("SET search_path = 'main'")
         con.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -288,7 +306,10 @@ def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> l
     Steps come back in dependency order, which is the list's order: a step may read only sources
     and steps above it, so the file reads top to bottom and cannot contain a cycle.
     """
-    with _connect() as con:  # one connection for the whole plan: connecting costs ~10 ms
+    # One connection for the whole plan (connecting costs ~10 ms), locked down as a run's is but
+    # with no files at all: an expression that reaches outside its inputs fails here, when the
+    # flow file loads, at its own key.
+    with connect() as con:
         schemas = {name: _canonical(con, name, columns) for name, columns in inputs.items()}
         defined = _check_names(steps, schemas)
         planned = []
@@ -307,6 +328,7 @@ def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> l
                     compiled.params,
                     columns,
                     tuple(schemas[n] for n in names),
+                    i,
                 )
             )
     return planned
@@ -359,25 +381,43 @@ def execute_step(step: PlannedStep, inputs: Mapping[str, Sequence[str] | StepInp
     empty table of the right shape. The result is streamed by DuckDB's ``COPY`` to a temporary
     file beside ``out_path`` and renamed over it, so readers never see half a file and a failed
     run leaves the previous file in place. Returns the number of rows written.
+
+    The connection may read the inputs' files and write the temporary file, nothing else: SQL that
+    reaches further (a plan not made by ``plan_steps``, which refuses it) raises ``StepError``.
     """
     missing = [n for n in step.inputs if n not in inputs]
     if missing:
         raise ValueError(f"step {step.name!r}: no files given for {missing}; pass [] for an input with none")
+    given = {
+        name: value if isinstance(value, StepInput) else StepInput(tuple(value))
+        for name, value in inputs.items()
+        if name in step.inputs
+    }
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+    files = [*(f for name in step.inputs for f in given[name].files), str(tmp)]
+    path, refused = [step.index, step.kind], f"step '{step.name}' ({step.kind}): {only_inputs(step.inputs)}"
     # Joins, sorts and aggregates larger than memory spill here rather than to the working directory.
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".duckdb-spill-") as spill, _connect() as con:
-        con.execute("SET temp_directory = ?", [spill])
+    with (
+        tempfile.TemporaryDirectory(dir=out.parent, prefix=".duckdb-spill-") as spill,
+        connect(files, spill) as con,
+    ):
         for i, (name, columns) in enumerate(zip(step.inputs, step.input_columns, strict=True)):
-            given = inputs[name]
-            given = given if isinstance(given, StepInput) else StepInput(tuple(given))
-            _input_view(con, i, name, _canonical(con, name, columns), given)
+            _input_view(con, i, name, _canonical(con, name, columns), given[name])
+        outside = outside_query(con, step.sql)  # one query: no COPY, ATTACH, SET... after it
+        if outside is not None:
+            raise StepError(path, f"{refused} ({outside})")
         try:
             row = con.execute(
                 f"COPY ({step.sql}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*step.params, str(tmp)]
             ).fetchone()
             os.replace(tmp, out)
+        except duckdb.Error as exc:
+            denied = refusal(exc)
+            if denied is None:
+                raise
+            raise StepError(path, f"{refused}: {denied}") from None
         finally:
             tmp.unlink(missing_ok=True)
     return int(row[0]) if row else 0

@@ -3,7 +3,8 @@
 A file is parsed once with libyaml (``CSafeLoader``): the node tree gives the line of every key, the
 constructed data goes to the models. ``problems_of`` turns a pydantic ``ValidationError`` into
 problems that point at the line, name the key path and, for an unknown key, suggest the nearest
-allowed one ("did you mean 'schedule'?").
+allowed one ("did you mean 'schedule'?"). A date that does not exist (``2026-13-45``) stays text
+while the file is read, and ``bad_dates`` reports it with its line, wherever in the file it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,24 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_DATE_HINT = "write a real day as YYYY-MM-DD, e.g. 2026-01-31"
+
+
+class _FlowLoader(_Loader):  # type: ignore[misc,valid-type]  # CSafeLoader, else SafeLoader
+    """libyaml, except that a date which does not exist stays text instead of failing the whole
+    file with a traceback (``bad_dates`` reports it with its line)."""
+
+
+def _date_or_text(loader: Any, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_FlowLoader.add_constructor(_TIMESTAMP, _date_or_text)
+_DATES = yaml.constructor.SafeConstructor()
 
 
 @dataclass(frozen=True)
@@ -43,7 +62,7 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """(data, root node) of a YAML file; ``yaml.YAMLError`` for text that is not YAML."""
-    loader = _Loader(path.read_text(encoding="utf-8"))
+    loader = _FlowLoader(path.read_text(encoding="utf-8"))
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -67,6 +86,34 @@ def node_line(root: yaml.Node | None, path: Sequence[Any]) -> int | None:
         else:
             break
     return line
+
+
+def bad_dates(file: str, root: yaml.Node | None) -> list[Problem]:
+    """Every date of the file that does not exist (``2026-13-45``, ``2026-02-30``), with its line."""
+    found: list[Problem] = []
+    seen: set[int] = set()  # an alias repeats a node (or contains itself): visit each once
+
+    def visit(node: yaml.Node, path: list[Any]) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                visit(key, path)  # a date as a key is reported at its mapping
+                visit(value, [*path, getattr(key, "value", "?")])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                visit(item, [*path, i])
+        elif isinstance(node, yaml.ScalarNode) and node.tag == _TIMESTAMP:
+            try:
+                _DATES.construct_yaml_timestamp(node)
+            except ValueError as exc:
+                message = f"{node.value} is not a date ({exc}); {_DATE_HINT}"
+                found.append(Problem(file, node.start_mark.line + 1, dotted(path), message))
+
+    if root is not None:
+        visit(root, [])
+    return found
 
 
 def dotted(path: Iterable[Any]) -> str:
@@ -130,6 +177,8 @@ def problems_of(
                 msg += f" (allowed here: {', '.join(allowed)})"
         elif err["type"] == "missing":
             msg = f"missing: add {loc[-1]}:"
+        elif err["type"].startswith(("date_", "datetime_")):
+            msg += f"; {_DATE_HINT}"
         full = [*prefix, *loc]
         out.append(Problem(file, node_line(root, full), dotted(full), msg))
     return out

@@ -1,8 +1,9 @@
 """Honest runs: every failure shows its real cause, retries where a retry can help, alerts always.
 
 Against the sandbox, through ``couplet flows run`` (the CLI) and through Dagster directly: a DuckDB
-file locked by another process, an Excel path that is a folder and a step that cannot run each
-reach the CLI and the UI's failure message with the exception, the output and the YAML line; the
+file locked by another process (past the lock wait), an Excel path that became a folder after the
+flow loaded (one that is a folder already is refused when the flow loads) and a step that cannot run
+each reach the CLI and the UI's failure message with the cause, the output and the YAML line; the
 final table lists failed and skipped assets and the exit code says it failed. A 429 that outlasts
 the client's retries is retried by Dagster's retry policy, a 401 is not. Failure alerts fire for
 runs started by a schedule, the UI and the CLI, each once. Code versions are the same in every
@@ -88,8 +89,10 @@ RUN = ["flows", "run", "team", "--start", "2026-05-11", "--end", "2026-05-13"]
 
 
 def test_a_locked_duckdb_file_fails_with_its_cause_and_the_other_outputs_land(
-    flow: Path, hook, capsys: pytest.CaptureFixture[str]
+    flow: Path, hook, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The writer waits this long for the holder, then fails saying who holds the file.
+    monkeypatch.setenv("COUPLET_DUCKDB_LOCK_TIMEOUT", "1")
     Path("out").mkdir()
     holder = subprocess.Popen(
         [
@@ -108,18 +111,30 @@ def test_a_locked_duckdb_file_fails_with_its_cause_and_the_other_outputs_land(
         holder.communicate()
     captured = capsys.readouterr()
     out = captured.out + captured.err
-    assert re.search(r"publish/team/hours failed:\s+IOException: IO Error: Could not set lock", out)
+    assert re.search(
+        rf"publish/team/hours failed:\s+out/warehouse.duckdb is locked by another process \(PID {holder.pid}, "
+        r"python[^)]*\); waited 1 s\. .*set COUPLET_DUCKDB_LOCK_TIMEOUT",
+        out,
+    )
+    assert "IOException" not in out and "Could not set lock" not in out
     assert f"{flow}:16 flows.team.outputs.0" in out  # the YAML line of the output
     assert "DagsterExecutionStepExecutionError" not in out and "Traceback" not in out
     table = captured.out.split("asset ", 1)[1]
     assert "publish/team/hours" in table and "failed" in table
     assert "publish/team/xlsx_users" in table and "done" in table  # the Excel output landed
     (alert,) = hook[1]  # the CLI alerted, once
-    assert "flow team failed" in alert["text"] and "IOException" in alert["text"]
+    assert "flow team failed" in alert["text"] and "locked by another process" in alert["text"]
 
 
-def test_an_excel_path_that_is_a_folder(flow: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_excel_path_that_is_a_folder(
+    flow: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     Path("out/users.xlsx").mkdir(parents=True)
+    assert main(RUN) == 2  # caught when the flow loads: nothing runs
+    err = capsys.readouterr().err
+    assert f"{flow}:18: flows.team.outputs.2.to.excel.path: 'out/users.xlsx' is a folder; name a file" in err
+    # A folder that appears after the flow loaded fails the run with its cause and the YAML line.
+    monkeypatch.setattr("pipelines.check_outputs.path_problem", lambda path, kind: "")
     assert main(RUN) == 1
     out = capsys.readouterr().out
     assert "publish/team/xlsx_users failed:" in out and "users.xlsx" in out
