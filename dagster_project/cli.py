@@ -99,6 +99,7 @@ def _sandbox_size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered with a 5xx")
     p.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every request")
     p.add_argument("--truncate-rate", type=float, default=0.0, help="share of responses cut short")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections closed mid-response")
 
 
 def sandbox_options(args: argparse.Namespace):
@@ -119,6 +120,7 @@ def sandbox_options(args: argparse.Namespace):
         error_rate=args.error_rate,
         latency_ms=args.latency_ms,
         truncate_rate=args.truncate_rate,
+        drop_rate=args.drop_rate,
     )
 
 
@@ -157,10 +159,13 @@ def _extract(args: argparse.Namespace) -> int:
         start = args.start or max(EXTRACT_FROM, earliest or EXTRACT_FROM)
         end = args.end or (dt.date.today() + dt.timedelta(days=366))
     settings = resolve_settings(source)
-    rows, stats = asyncio.run(_extract_to(source, settings, entity, start, end, out))
+    rows, stats, fields = asyncio.run(_extract_to(source, settings, entity, start, end, out))
     print(
         f"{args.connector}.{args.entity}: {rows} rows -> {out} ({stats['requests']} requests, {stats['retries']} retries)"
     )
+    drift = fields.summary() if fields is not None else ""
+    if drift:  # the API's records do not match the declaration: say so, the file has only the columns
+        print(f"couplet: warning: {args.connector}.{args.entity}: {drift}", file=sys.stderr)
     return 0
 
 
@@ -170,36 +175,39 @@ async def _extract_to(source, settings, entity, start, end, out: Path):
     import pyarrow.parquet as pq
 
     from connectors.core.extract import Extractor, staged_schema
+    from pipelines.tempfiles import replacing, sweep, temp_patterns
 
     schema = staged_schema(entity)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    # Leftovers of a killed extract to the same file (a running one's stay: see pipelines.tempfiles).
+    sweep(out.parent, temp_patterns(out))
     rows = 0
     seen: set[tuple] = set()  # a record the API returns in two windows is written once
-    async with Extractor(source, settings) as ex:
-        if out.suffix == ".parquet":
-            writer = pq.ParquetWriter(tmp, schema)
-        elif out.suffix == ".csv":
-            writer = pacsv.CSVWriter(tmp, schema)
-        else:
-            writer = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
-        try:
-            async for result in ex.extract(entity, start, end):
-                table = result.table
-                keys = list(zip(*(table.column(k).to_pylist() for k in entity.primary_key), strict=True))
-                mask = [k not in seen for k in keys]
-                seen.update(keys)
-                table = table.filter(pa.array(mask, pa.bool_())) if not all(mask) else table
-                rows += table.num_rows
-                if out.suffix == ".jsonl":
-                    for record in table.to_pylist():
-                        writer.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
-                else:
-                    writer.write_table(table)
-        finally:
-            writer.close()
-        os.replace(tmp, out)
-        return rows, ex.client.stats.as_dict()
+    with replacing(out) as tmp:  # renamed over `out` when complete, removed on any failure
+        async with Extractor(source, settings) as ex:
+            if out.suffix == ".parquet":
+                writer = pq.ParquetWriter(tmp, schema)
+            elif out.suffix == ".csv":
+                writer = pacsv.CSVWriter(tmp, schema)
+            else:
+                writer = open(tmp, "w", encoding="utf-8")  # noqa: SIM115
+            try:
+                async for result in ex.extract(entity, start, end):
+                    table = result.table
+                    keys = list(zip(*(table.column(k).to_pylist() for k in entity.primary_key), strict=True))
+                    mask = [k not in seen for k in keys]
+                    seen.update(keys)
+                    table = table.filter(pa.array(mask, pa.bool_())) if not all(mask) else table
+                    rows += table.num_rows
+                    if out.suffix == ".jsonl":
+                        for record in table.to_pylist():
+                            writer.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+                    else:
+                        writer.write_table(table)
+            finally:
+                writer.close()
+            stats = ex.client.stats.as_dict()
+    return rows, stats, ex.stats.fields.get(entity.name)  # and the schema drift, for the warning
 
 
 def _json_default(value: object) -> str:

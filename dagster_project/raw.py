@@ -12,7 +12,9 @@ second schedule ticking at the same minute), the staged data is as fresh as aske
 reuses it instead of asking the API again, and says which run it reused.
 
 Every materialization reports rows, pages, requests, retries, throttled seconds, what was read and
-a preview; each month partition gets its own ``dagster/row_count``; the primary key is checked.
+a preview; each month partition gets its own ``dagster/row_count``; the primary key is checked. The
+fields the API sent that no column declares, and declared ones no record carried, are reported and
+checked against the last read (``schema_drift``, see ``schema_drift.py``).
 """
 
 import datetime as dt
@@ -35,6 +37,7 @@ from pipelines.staging import StageReport, Staging, partition_keys, release_memo
 from .failures import reported, retry_policy
 from .reconcile import reconcile_older, reconciling
 from .resources import CoupletResource, monthly_partitions
+from .schema_drift import field_metadata, reused_metadata, schema_check, schema_check_spec
 from .translator import (
     TAG_FLOWS,
     TAG_LOOKBACK,
@@ -243,7 +246,8 @@ def build_raw_asset(
                 PK_CHECK,
                 asset=key,
                 description=f"primary key ({', '.join(entity.primary_key)}) unique and not null",
-            )
+            ),
+            schema_check_spec(key),
         ],
         metadata={
             "dagster/column_schema": column_schema(entity),
@@ -304,6 +308,7 @@ def build_raw_asset(
                     report.preview if report.preview is not None and report.preview.num_rows else part.preview
                 )
                 report.mode = part.mode
+                report.fields = part.fields if report.fields is None else report.fields.merge(part.fields)
             if older is not None:
                 flows = _run_flows(context.run.tags, lookbacks)
                 cheaper = all(catalog.flow_file.flows[f].reconcile.reread_when_cheaper for f in flows)
@@ -347,10 +352,12 @@ def build_raw_asset(
             metadata["dagster/row_count"] = staged_rows
         if older is not None:
             metadata.update(checked)
+        metadata.update(field_metadata(report.fields) if reused is None else reused_metadata(reused))
         if reused is not None:
             metadata["reused_from_run"] = reused.run_id
         check = key_check(files, entity)
         release_memory()  # what the extraction and the check freed goes back before the next asset runs
-        return dg.MaterializeResult(metadata=metadata, check_results=[check])
+        checks = [check, schema_check(context.instance, key, metadata)]
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return _raw

@@ -6,7 +6,9 @@ Layout under the data directory::
 
 Daily entities keep a file per calendar month, year-scoped ones per year, dimensions one. A file is
 written to a temporary name in the same folder and renamed over the old one, so a failed run leaves
-the previous file intact and a reader never sees half a file.
+the previous file intact and a reader never sees half a file; the temp file goes with the failure,
+and those of killed runs are swept, by age, the next time the entity's folder is written
+(``pipelines.tempfiles``).
 
 A read replaces what it covered, whole: a month read entirely is written anew (empty too, so
 deleted records disappear); a read of some days of a month (a look-back) replaces exactly those
@@ -25,10 +27,8 @@ import asyncio
 import contextlib
 import ctypes
 import datetime as dt
-import os
 import re
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +39,13 @@ import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.extract import Extractor, SliceResult, staged_schema
+from connectors.core.fields import FieldTally
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
 from connectors.core.sizing import month_pieces, next_month
 from destinations.base import ParquetSource
 from pipelines.changes import Capture, plan
+from pipelines.tempfiles import replacing, sweep
 
 UNPARTITIONED = "all"
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -74,11 +76,13 @@ class StageReport:
     preview: pa.Table | None = None  # the first few rows, for the UI
     mode: str = "full"  # "full", "changes since <time>", or "full: 12 staged vs 11 at the source"
     changed: int = 0  # records read in a change-capture run
+    fields: FieldTally | None = None  # undeclared and missing fields of the records read (None: none read)
 
 
 class Staging:
     def __init__(self, data_dir: str | Path) -> None:
         self.root = Path(data_dir) / "staging"
+        self._swept: set[Path] = set()  # folders cleared of dead writers' temp files by this instance
 
     def folder(self, connection: str, entity: str) -> Path:
         return self.root / connection / entity
@@ -89,14 +93,17 @@ class Staging:
     def write(self, connection: str, entity: str, key: str, table: pa.Table) -> Path:
         folder = self.folder(connection, entity)
         folder.mkdir(parents=True, exist_ok=True)
+        self._sweep(folder)
         final = folder / f"{key}.parquet"
-        tmp = folder / f".{key}.{uuid.uuid4().hex}.tmp"
-        try:
+        with replacing(final) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
         return final
+
+    def _sweep(self, folder: Path) -> None:
+        """Remove temp files of killed writers (once per folder and run; live writers' are kept)."""
+        if folder not in self._swept:
+            sweep(folder)
+            self._swept.add(folder)
 
     def files(self, connection: str, entity: str, keys: list[str] | None = None) -> list[Path]:
         folder = self.folder(connection, entity)
@@ -159,9 +166,9 @@ class Staging:
                 kept = pq.read_table(target, schema=tables[0].schema)
                 tables.insert(0, kept.filter(pc.invert(pc.is_in(kept.column("_window_start"), covered))))
             merged = pa.concat_tables(tables, promote_options="permissive")
-            tmp = folder / f".{month}.{uuid.uuid4().hex}.tmp"
-            pq.write_table(merged, tmp, compression="zstd")
-            os.replace(tmp, target)
+            self._sweep(folder)
+            with replacing(target) as tmp:
+                pq.write_table(merged, tmp, compression="zstd")
             for p in paths:
                 p.unlink()
 
@@ -294,6 +301,7 @@ async def _stage(
             report.mode, report.preview = capture.mode, None  # "full: 12 staged vs 11 at the source"
             await _read(ex, entity, start, end, capture.full_read(), *args)
         report.stats = {**ex.client.stats.as_dict(), "pages": ex.stats.pages, "slices": ex.stats.slices}
+        report.fields = ex.stats.fields.get(entity.name)
     months.flush()
     report.files = sorted(report.partitions)
     if report.preview is None:

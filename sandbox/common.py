@@ -1,9 +1,11 @@
 """Machinery shared by every sandbox: options, rate limits, faults, request log, admin overlay, admin API.
 
-A sandbox app (Clockodo today, Clockify and Harvest later) builds one `SandboxState` and wraps each API
-endpoint with `ApiPipeline`, which applies, in this order: request logging, the deterministic
-"fail next N" queue, the sandbox's own authentication, the rate limiter, added latency, random 5xx
-and random truncated bodies. Admin routes (`sandbox.admin`, `/_admin/...`) bypass all of that.
+A sandbox app (Clockodo, Clockify, Harvest) builds one `SandboxState` and wraps each API endpoint
+with `ApiPipeline`, which applies, in this order: request logging, the deterministic "fail next N"
+queue (a status, or a dropped connection), the sandbox's own authentication, the `forbidden` rules
+(403 for chosen paths and keys), the rate limiter, added latency, random 5xx, then the handler and
+random truncated bodies or dropped connections (`sandbox.faults`). Admin routes (`sandbox.admin`,
+`/_admin/...`) bypass all of that.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox.faults import DroppedResponse, FailRule, Forbid, parse_forbidden
 from sandbox.org import Org, OrgOptions
+
+if TYPE_CHECKING:  # sandbox.quickbooks imports this module
+    from sandbox.quickbooks.options import QuickBooksOptions
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,18 @@ class SandboxOptions:
     error_rate: float = 0.0  # share of requests answered with a random 5xx
     latency_ms: float = 0.0  # added to every API request
     truncate_rate: float = 0.0  # share of 200 responses whose body is cut short
+    drop_rate: float = 0.0  # share of requests whose connection is closed mid-response
+    throttle_rate: float = 0.0  # share of requests answered 429 with Retry-After: 1 (the API's shape)
+    forbidden: tuple[Forbid, ...] = ()  # 403 for these paths (and keys), as for a user lacking a right
     fault_seed: int = 0
     request_log_size: int = 10_000
     unsized_page_size: int = 1000  # page size of paged endpoints without a page-size parameter
     harvest_token: str = "sandbox-harvest-token"  # Harvest: the administrator's personal access token
     harvest_account_id: int = 123456  # Harvest: the account the tokens may read (Harvest-Account-Id)
     harvest_member_token: str | None = "sandbox-harvest-member-token"  # a member's token; None disables it
+    quickbooks: QuickBooksOptions | None = None  # QuickBooks Online settings; None = QuickBooksOptions()
+    runn_token: str = "TEST_sandbox-runn-token"  # Runn: a write-scope API token (test tokens start TEST_)
+    runn_read_token: str | None = "TEST_sandbox-runn-read-token"  # Runn: a read-scope token; None disables it
 
 
 def org_for(options: SandboxOptions) -> Org:
@@ -132,16 +144,6 @@ class RateLimiter:
         self._logs.clear()
 
 
-@dataclass
-class FailRule:
-    """Answer the next `count` API requests (optionally only paths containing `path`) with `status`."""
-
-    status: int
-    count: int = 1
-    retry_after: float | None = None
-    path: str | None = None
-
-
 class Faults:
     """Fault knobs; random ones draw from a seeded RNG so a run with the same requests repeats."""
 
@@ -152,15 +154,25 @@ class Faults:
     def reset(self) -> None:
         o = self.options
         self.error_rate, self.latency_ms, self.truncate_rate = o.error_rate, o.latency_ms, o.truncate_rate
+        self.drop_rate, self.throttle_rate, self.forbidden = o.drop_rate, o.throttle_rate, o.forbidden
         self.rng = random.Random(o.fault_seed)
         self.queue: list[FailRule] = []
 
     def configure(self, body: Mapping[str, Any]) -> None:
-        """Apply `{"fail_next": [...], "error_rate": .., "latency_ms": .., "truncate_rate": ..}`."""
-        unknown = set(body) - {"fail_next", "error_rate", "latency_ms", "truncate_rate", "seed"}
+        """Apply `{"fail_next": [...], "error_rate": .., "latency_ms": .., "truncate_rate": ..,
+        "drop_rate": .., "throttle_rate": .., "forbidden": [{"path": .., "key": ..}]}` (`forbidden`
+        replaces the rules)."""
+        rates = ("error_rate", "truncate_rate", "drop_rate", "throttle_rate")
+        known = {"fail_next", "latency_ms", "forbidden", "seed", *rates}
+        unknown = set(body) - known
         if unknown:
             raise AdminError(400, f"unknown fault settings: {sorted(unknown)}")
-        for name in ("error_rate", "truncate_rate"):
+        if "forbidden" in body:
+            try:
+                self.forbidden = parse_forbidden(body["forbidden"] or [])
+            except (TypeError, ValueError) as exc:
+                raise AdminError(400, str(exc)) from None
+        for name in rates:
             if name in body:
                 value = float(body[name])
                 if not 0.0 <= value <= 1.0:
@@ -175,7 +187,8 @@ class Faults:
                 self.queue.append(FailRule(**rule))
             except TypeError as exc:
                 raise AdminError(400, f"bad fail_next rule {rule!r}: {exc}") from None
-            if not 100 <= self.queue[-1].status <= 599 or self.queue[-1].count < 1:
+            added = self.queue[-1]
+            if not (added.drop or 100 <= (added.status or 0) <= 599) or added.count < 1:
                 self.queue.pop()
                 raise AdminError(400, f"bad fail_next rule {rule!r}")
 
@@ -196,7 +209,10 @@ class Faults:
             "error_rate": self.error_rate,
             "latency_ms": self.latency_ms,
             "truncate_rate": self.truncate_rate,
+            "drop_rate": self.drop_rate,
+            "throttle_rate": self.throttle_rate,
             "fail_next": [rule.__dict__.copy() for rule in self.queue],
+            "forbidden": [{"path": f.path, "key": f.key} for f in self.forbidden],
         }
 
 
@@ -340,14 +356,16 @@ class ApiPipeline:
         authenticate: Callable[[Request], Any],  # returns a principal, or a Response to send instead
         buckets: Callable[[Request], Sequence[str]],
         error: ErrorFactory,
+        forbidden: Callable[[Request], Response] | None = None,  # the API's documented 403
     ) -> None:
         self.state, self.authenticate, self.buckets, self.error = state, authenticate, buckets, error
+        self.forbidden = forbidden or (lambda r: error(r, 403, "Forbidden", "Forbidden"))
 
     def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             item = self.state.log.add(request, relative_path(request))
             response = await self._run(request, handler, item)
-            item["status"] = response.status_code
+            item["status"] = "dropped" if isinstance(response, DroppedResponse) else response.status_code
             return response
 
         return endpoint
@@ -355,7 +373,10 @@ class ApiPipeline:
     async def _run(self, request: Request, handler: Handler, item: dict[str, Any]) -> Response:
         state = self.state
         rule = state.faults.next_forced(item["path"])
+        if rule is not None and rule.drop:
+            return DroppedResponse(Response(b"{}", 200, media_type="application/json"))
         if rule is not None:
+            assert rule.status is not None  # checked when the rule was queued
             response = self.error(request, rule.status, "Injected", "Injected failure (sandbox fail_next)")
             if rule.retry_after is not None:
                 response.headers["Retry-After"] = str(math.ceil(rule.retry_after))
@@ -364,6 +385,9 @@ class ApiPipeline:
         if isinstance(principal, Response):
             return principal
         item["user"] = getattr(principal, "email", None)
+        key = getattr(principal, "key", None)
+        if any(rule.denies(item["path"], key) for rule in state.faults.forbidden):
+            return self.forbidden(request)
         if state.options.rate_limit:
             wait = state.limiter.hit(str(item["user"]), self.buckets(request))
             if wait is not None:
@@ -372,10 +396,16 @@ class ApiPipeline:
                 return response
         if state.faults.latency_ms:
             await asyncio.sleep(state.faults.latency_ms / 1000)
+        if state.faults.roll(state.faults.throttle_rate):  # as a real limiter would: before any work
+            response = self.error(request, 429, "TooManyRequests", "Too many requests (throttle_rate)")
+            response.headers["Retry-After"] = "1"
+            return response
         if state.faults.roll(state.faults.error_rate):
             status = state.faults.rng.choice((500, 502, 503))
             return self.error(request, status, "InternalServerError", "Injected server error")
         response = await handler(request, principal)
+        if state.faults.roll(state.faults.drop_rate):
+            return DroppedResponse(response, state.faults.rng.randrange(0, max(1, len(response.body))))
         if response.status_code == 200 and state.faults.roll(state.faults.truncate_rate):
             body = bytes(response.body)
             cut = body[: state.faults.rng.randrange(1, max(2, len(body)))]

@@ -90,4 +90,6 @@ SOURCE = Source(
     rate_limits=(RateLimit(50, 1),),
     max_concurrency=8,
     docs_url="https://docs.clockify.me",
+    # reference §1: a key sees what its user sees; other users' data needs a workspace Owner/Admin
+    rights_hint="a Clockify key has its user's role; a workspace Owner's or Admin's key reads everything",
 )

@@ -67,4 +67,6 @@ SOURCE = Source(
     # The official SDK fetches at most three pages at once.
     max_concurrency=3,
     docs_url="https://docs.clockodo.com",
+    # reference §1.2/§4.5: a key has its user's access rights
+    rights_hint="a Clockodo key has its user's access rights; an owner's key reads everything",
 )

@@ -13,6 +13,8 @@ decoder hands the page to the ordinary path (``http.loads``); nothing is guessed
 
 Only the page's records come back as Arrow (``ArrowRecords``); the scalars a paginator reads (page
 counts, the next link, a size probe's count) come back as ordinary values at their dotted paths.
+The records' fields, declared or not, are read off the type Arrow inferred (``fields.sample_struct``),
+so schema drift costs nothing per record here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .entity import BODY, Column, Entity, PagingKind
+from .fields import FieldSample, Node, declared_tree, sample_struct
 from .http import loads
 
 Decoder = Callable[[bytes], Any]
@@ -39,6 +42,7 @@ class ArrowRecords:
     """A page's records, already typed as the entity's declared columns."""
 
     batch: pa.RecordBatch
+    fields: FieldSample | None = None  # the page's fields, declared or not (see ``fields``)
 
     def __len__(self) -> int:
         return self.batch.num_rows
@@ -73,13 +77,14 @@ def columnar_decoder(entity: Entity) -> Decoder | None:
     if window is not None and window.sizing is not None:
         scalars.append(window.sizing.count_path)
     columns = entity.columns
+    tree = declared_tree(columns)
     tried = {"failed": False}
 
     def decode(content: bytes) -> Any:
         if tried["failed"]:  # pages of one entity look alike: after one miss, stop trying
             return loads(content)
         try:
-            return _decode(content, envelope, scalars, columns)
+            return _decode(content, envelope, scalars, columns, tree)
         except (_NotColumnar, pa.ArrowException, ValueError, TypeError, OverflowError):
             tried["failed"] = True
             return loads(content)
@@ -87,7 +92,9 @@ def columnar_decoder(entity: Entity) -> Decoder | None:
     return decode
 
 
-def _decode(content: bytes, envelope: list[str], scalars: list[str], columns: Sequence[Column]) -> Any:
+def _decode(
+    content: bytes, envelope: list[str], scalars: list[str], columns: Sequence[Column], tree: Node
+) -> Any:
     if not content.lstrip().startswith(b"{"):
         raise _NotColumnar("not one JSON object")
     options = pj.ReadOptions(use_threads=False, block_size=max(len(content) + 1, 1 << 16))
@@ -103,7 +110,7 @@ def _decode(content: bytes, envelope: list[str], scalars: list[str], columns: Se
     if listed.null_count:
         raise _NotColumnar("the envelope is null")
     records = listed.flatten()
-    _put(body, envelope, ArrowRecords(_batch(records, columns)))
+    _put(body, envelope, ArrowRecords(_batch(records, columns), sample_struct(records, tree)))
     return body
 
 

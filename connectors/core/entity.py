@@ -371,6 +371,7 @@ class Source:
     rate_groups: Mapping[str, tuple[RateLimit, ...]] = field(default_factory=dict)
     max_concurrency: int = 4
     docs_url: str = ""
+    rights_hint: str = ""  # who may read everything, for a 403's message ("an owner's key reads all")
     prepare: Callable[[dict[str, str]], dict[str, str]] | None = None  # derive/validate settings
     # Fill settings the API can tell, once per extraction (e.g. discover the only workspace of a key).
     discover: Callable[[Any, dict[str, str]], Awaitable[dict[str, str]]] | None = None

@@ -4,7 +4,8 @@
 
     ConnectorError                 base; carries source, entity and window when known
      ├── ConfigError               settings missing or invalid (names the env var to set)
-     ├── AuthError                 401/403: fatal, names the env vars holding the credentials
+     ├── AuthError                 401: fatal, names the env vars holding the credentials
+     │    └── ForbiddenError       403: the credentials work but lack a right; names entity and path
      ├── NotFoundError             404/410: wrong base URL, removed API version, unknown id
      ├── RateLimitedError          429s that outlasted the retry budget
      ├── TransientError            5xx, timeouts, dropped connections that outlasted the retries
@@ -18,6 +19,7 @@ Messages name the source, entity and window and a redacted URL; secrets never ap
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class ConnectorError(Exception):
@@ -43,6 +45,9 @@ class ConnectorError(Exception):
         self.status = status
         super().__init__(self._render())
 
+    def _text(self) -> str:
+        return self.message
+
     def _render(self) -> str:
         where = [f"{k}={v}" for k, v in (("source", self.source), ("entity", self.entity)) if v]
         if self.window:
@@ -51,7 +56,7 @@ class ConnectorError(Exception):
             where.append(f"status={self.status}")
         if self.url:
             where.append(f"url={self.url}")
-        return f"{self.message} [{', '.join(where)}]" if where else self.message
+        return f"{self._text()} [{', '.join(where)}]" if where else self._text()
 
     def with_context(
         self, *, source: str | None = None, entity: str | None = None, window: str | None = None
@@ -73,6 +78,47 @@ class ConfigError(ConnectorError):
 
 class AuthError(ConnectorError):
     pass
+
+
+class ForbiddenError(AuthError):
+    """A 403: the API knows the key but its user may not read this endpoint.
+
+    Unlike a 401, checking the credentials does not help; the message says which right is missing
+    (the entity, once the extraction adds it, and the endpoint's path), quotes the API's own
+    message, and names the two ways out: have the right granted, or drop the entity from the flow.
+    """
+
+    def __init__(self, api_message: str, *, path: str, rights_hint: str = "", **context: Any) -> None:
+        self.api_message = api_message
+        self.path = path
+        self.rights_hint = rights_hint
+        self.reading: str | None = None  # the fan-out parent read for ``entity`` when that was denied
+        super().__init__("", status=403, **context)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite the keyword-only arguments
+        context = {"source": self.source, "entity": self.entity, "window": self.window, "url": self.url}
+        return _forbidden, (self.api_message, self.path, self.rights_hint, self.reading, context)
+
+    def _text(self) -> str:
+        what = self.entity or "this endpoint"
+        if self.reading and self.reading != self.entity:
+            what = f"{self.reading} (read for {what})" if self.entity else self.reading
+        said = f": {self.api_message}" if self.api_message else ""
+        hint = f" ({self.rights_hint})" if self.rights_hint else ""
+        drop = f", or remove {self.entity} from the flow" if self.entity else ""
+        return (
+            f"the API key lacks the right to read {what} (HTTP 403 on {self.path}){said}. "
+            f"Ask an administrator to grant that right{hint}{drop}"
+        )
+
+
+def _forbidden(
+    api_message: str, path: str, rights_hint: str, reading: str | None, context: dict[str, Any]
+) -> ForbiddenError:
+    exc = ForbiddenError(api_message, path=path, rights_hint=rights_hint, **context)
+    exc.reading = reading
+    exc.args = (exc._render(),)
+    return exc
 
 
 class NotFoundError(ConnectorError):

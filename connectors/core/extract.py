@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 
 from .columnar import Decoder, columnar_decoder
 from .entity import Entity, HookContext, Partitioning, Source
-from .errors import ConfigError, ConnectorError, NotFoundError, ResponseShapeError
+from .errors import ConfigError, ConnectorError, ForbiddenError, NotFoundError, ResponseShapeError
+from .fields import FieldTally
 from .gcscope import FewerCollections
 from .http import HttpClient, RetryPolicy
 from .paginate import pages, set_path
@@ -73,6 +74,8 @@ class ExtractStats:
     dropped_outside_window: int = 0
     duplicates_removed: int = 0
     windows: list[str] = field(default_factory=list)
+    # Per entity: fields its records carried that no column declares, declared ones none carried.
+    fields: dict[str, FieldTally] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Extractor:
             retry=retry,
             transport=transport,
             auth_hint=settings.auth_hint,
+            rights_hint=source.rights_hint,
         )
         self.stats = ExtractStats()
         self._parents: dict[str, list[dict[str, Any]]] = {}
@@ -198,10 +202,15 @@ class Extractor:
         if name not in self._parents:
             parent = self.source.entity(name)
             records: list[dict[str, Any]] = []
-            async for page, _ in pages(self.client, parent, self.url(parent, {}), dict(parent.params)):
-                assert isinstance(page, list)  # parents are decoded as JSON: their records are read here
-                records.extend(page)
-                self.stats.pages += 1
+            try:
+                async for page, _ in pages(self.client, parent, self.url(parent, {}), dict(parent.params)):
+                    assert isinstance(page, list)  # parents are decoded as JSON: their records are read here
+                    records.extend(page)
+                    self.stats.pages += 1
+            except ForbiddenError as exc:
+                # A 403 on the parent (users, for work times): the right missing is to read the parent.
+                exc.reading = exc.reading or name
+                raise
             self._parents[name] = records
         return self._parents[name]
 
@@ -247,6 +256,7 @@ class Extractor:
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
         decode = self._decoders.setdefault(entity.name, columnar_decoder(entity))
+        tally = self.stats.fields.setdefault(entity.name, FieldTally(entity.columns))
         async for records, _ in self._pages_with_fallback(
             entity, url, path_values, params, extra, body, decode
         ):
@@ -261,6 +271,7 @@ class Extractor:
             if entity.hook is not None:
                 records = entity.hook(records, ctx)
             batches.append(self._to_batch(entity, records, sl))
+            tally.observe(records)  # after the hook: the fields of the records columns are read from
             del records  # converted: free the page before the next one arrives
         return batches
 
@@ -391,7 +402,10 @@ class Extractor:
         if (
             entity.fan_out and not entity.fan_out.values
         ):  # fetch the parent once before the slices race for it
-            await self.parent_records(entity.fan_out.parent)
+            try:
+                await self.parent_records(entity.fan_out.parent)
+            except ConnectorError as exc:
+                raise exc.with_context(source=self.source.name, entity=entity.name) from None
         tasks = [asyncio.ensure_future(run(sl)) for sl in slices]
         try:
             for _ in slices:

@@ -1,7 +1,8 @@
 """The HTTP client every connector uses: auth, limits, retries, concurrency, classification.
 
 One function, ``HttpClient.request_json``, turns a response into data or into exactly one
-``ConnectorError``: 2xx JSON is returned; 401/403 are fatal auth errors; 404/410 not found;
+``ConnectorError``: 2xx JSON is returned; 401 (bad credentials) and 403 (a right the key's user
+lacks, ``ForbiddenError``) are fatal; 404/410 not found;
 429 waits for ``Retry-After`` (or backs off) and retries; 5xx, 408, timeouts, dropped connections
 and truncated bodies back off exponentially with jitter and retry, up to ``max_attempts``.
 Every request first takes a slot from the source's rate limiters and from a semaphore that bounds
@@ -27,6 +28,7 @@ import orjson
 from .errors import (
     AuthError,
     ConnectorError,
+    ForbiddenError,
     NotFoundError,
     RateLimitedError,
     ResponseShapeError,
@@ -95,6 +97,29 @@ def loads(content: bytes) -> Any:
         return json.loads(content)
 
 
+def api_message(content: bytes) -> str:
+    """The human message of an error body, in the shapes APIs use: ``{"message": ..}``,
+    ``{"error": {"message": ..}}``, ``{"errors": [{"message": ..}]}``, OAuth's
+    ``{"error_description": ..}``; else the body's first 300 characters."""
+    try:
+        body = loads(content) if content else None
+    except ValueError:
+        body = None
+    candidates: list[Any] = []
+    if isinstance(body, dict):
+        error, errors = body.get("error"), body.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        candidates = [
+            body.get("message"),
+            error.get("message") if isinstance(error, dict) else None,
+            first.get("message") if isinstance(first, dict) else None,
+            body.get("error_description"),
+            error if isinstance(error, str) else None,
+        ]
+    found = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+    return found.strip() if found else content[:300].decode(errors="replace").strip()
+
+
 class HttpClient:
     def __init__(
         self,
@@ -107,12 +132,14 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         auth_hint: str = "",
+        rights_hint: str = "",
     ) -> None:
         self.source = source
         self.secrets = tuple(secrets)
         self.limiters = tuple(limiters)
         self.retry = retry or RetryPolicy()
         self.auth_hint = auth_hint
+        self.rights_hint = rights_hint  # who holds the rights at this source, for 403 messages
         self.stats = RequestStats()
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._client = httpx.AsyncClient(
@@ -190,9 +217,17 @@ class HttpClient:
                     await self._sleep(self._backoff(attempt))
                     continue
             detail = self.redact(content[:500].decode(errors="replace"))
-            if status in (401, 403):
-                what = "authentication failed" if status == 401 else "access denied"
-                raise AuthError(f"{what}: {detail}. {self.auth_hint}".strip(), url=shown, status=status)
+            if status == 401:
+                raise AuthError(
+                    f"authentication failed: {detail}. {self.auth_hint}".strip(), url=shown, status=status
+                )
+            if status == 403:
+                raise ForbiddenError(
+                    self.redact(api_message(content)),
+                    path=self.redact(resp.request.url.path),
+                    rights_hint=self.rights_hint,
+                    url=shown,
+                )
             if status in (404, 410):
                 raise NotFoundError(
                     f"not found ({'gone: this API version was removed' if status == 410 else 'check the base URL'}): {detail}",

@@ -49,4 +49,6 @@ SOURCE = Source(
     rate_groups={"reports": (RateLimit(100, 15 * 60),)},
     max_concurrency=4,
     docs_url="https://help.getharvest.com/api-v2/",
+    # reference: /v2/users needs an Administrator (or a Manager); Members see only their own data
+    rights_hint="a Harvest token has its user's permissions; an Administrator's token reads the whole account",
 )

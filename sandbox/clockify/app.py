@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -59,6 +59,7 @@ class Principal:
     user: str
     admin: bool
     workspaces: frozenset[str] = field(default_factory=frozenset)
+    key: str = ""  # the API key used (the sandbox's `forbidden` rules may name it)
 
 
 @dataclass
@@ -114,7 +115,9 @@ class ClockifySandbox:
             self.keys[options.worker_api_key] = Principal(
                 worker.email, worker.id, ids("user", worker.id), False, frozenset({ws})
             )
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error)
+        self.keys = {key: replace(p, key=key) for key, p in self.keys.items()}
+        denied = lambda r: access_denied().response  # noqa: E731  (reference §1: 403 "Access Denied")
+        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, denied)
         self.admin = ClockifyAdmin(self.state, self.store, self.entries, ids, ws, self.info)
 
     def _store_base(self, entity: str) -> list[Record]:

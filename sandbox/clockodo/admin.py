@@ -118,7 +118,8 @@ class ClockodoAdmin:
             y, m, d = (int(x) for x in str(body.pop("date")).split("-"))
             body = {"year": y, "month": m, "day": d, **body}
         sample = self.base(entity)[0] if self.base(entity) else {}
-        row = {k: _blank(k, v) for k, v in sample.items() if not k.startswith("_")}
+        refs = FOREIGN.get(entity, {})  # a blanked reference is "none" (null), not id 0 (a team's leader)
+        row = {k: None if k in refs else _blank(k, v) for k, v in sample.items() if not k.startswith("_")}
         row |= DEFAULTS.get(entity, {})
         if entity == "absences":
             row["date_until"] = body.get("date_until", body.get("date_since"))

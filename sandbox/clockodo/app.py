@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -69,6 +69,7 @@ class Principal:
     email: str
     user_id: int
     full_rights: bool
+    key: str = ""  # the API key used (the sandbox's `forbidden` rules may name it)
 
 
 def style_for(path: str) -> str:
@@ -95,7 +96,8 @@ class ClockodoSandbox:
             self.credentials[(worker.email.lower(), options.worker_api_key)] = Principal(
                 worker.email, worker.id, False
             )
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error)
+        self.credentials = {(u, k): replace(p, key=k) for (u, k), p in self.credentials.items()}
+        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, self.forbidden)
         self.admin = ClockodoAdmin(self.state, self.entries, self.dims, self.base, self.info)
 
     # -- data -----------------------------------------------------------------------------------
@@ -138,6 +140,10 @@ class ClockodoSandbox:
         if style_for(rel_path(request)) == "simple":
             return simple_error(status, message)
         return general_error(status, kind, message)
+
+    def forbidden(self, request: Request) -> Response:
+        # reference §1.7: 403 = insufficient rights, in the endpoint's error shape
+        return self.error(request, 403, "InsufficientRights", "Insufficient access rights")
 
     def authenticate(self, request: Request) -> Principal | Response:
         """Headers X-ClockodoApiUser + X-ClockodoApiKey, or HTTP Basic (e-mail:key); then the client id."""

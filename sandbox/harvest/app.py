@@ -8,7 +8,7 @@ where the real API's root is (`https://api.harvestapp.com`): paths below start w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,6 +45,7 @@ class Principal:
     email: str
     user_id: int
     member: bool
+    key: str = ""  # the token used (the sandbox's `forbidden` rules may name it)
 
     @property
     def own(self) -> int | None:
@@ -70,7 +71,8 @@ class HarvestSandbox:
         member = next((u for u in users if u["access_roles"] == ["member"] and u["is_active"]), None)
         if options.harvest_member_token and member:
             self.tokens[options.harvest_member_token] = Principal(member["email"], member["id"], True)
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error)
+        self.tokens = {token: replace(p, key=token) for token, p in self.tokens.items()}
+        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, self.forbidden)
         self.admin = HarvestAdmin(self.state, self.entries, self.dims, self.base, self.info)
 
     # -- data -----------------------------------------------------------------------------------
@@ -146,6 +148,11 @@ class HarvestSandbox:
     # -- cross-cutting --------------------------------------------------------------------------
     def error(self, request: Request, status: int, kind: str, message: str) -> Response:
         return JSON(AUTH_ERROR, 401) if status == 401 else error(status, message)
+
+    @staticmethod
+    def forbidden(request: Request) -> Response:
+        # reference: 403 Forbidden for insufficient permission (body shape as the sandbox's other 4xx)
+        return error(403, "You do not have permission to access this resource")
 
     def authenticate(self, request: Request) -> Principal | Response:
         """User-Agent (400 without), then a token and the account id, as headers or query parameters."""

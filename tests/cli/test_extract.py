@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import time
 from pathlib import Path
 
 import httpx
@@ -12,9 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors import get_source
+from connectors.core.extract import Extractor
 from connectors.core.ratelimit import LIMITERS
 from dagster_project.cli import main
 from dagster_project.demo import demo_env
+from pipelines.tempfiles import STALE_AFTER
 from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
 from sandbox.server import start_background
@@ -116,4 +120,39 @@ def test_auth_failure_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
     err = capsys.readouterr().err
     assert "authentication failed" in err and "CLOCKODO_API_KEY" in err
     assert "wrong-key-123" not in err
-    assert not (tmp_path / "u.csv").exists()
+    assert list(tmp_path.iterdir()) == [], "neither the output nor a temp file of it"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_an_extract_interrupted_mid_write_keeps_the_old_output_and_leaves_no_temp_file(
+    suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / f"entries{suffix}"
+    out.write_text("the previous extract")
+    real = Extractor.extract
+
+    async def one_slice_then_ctrl_c(self, *args, **kwargs):
+        async for result in real(self, *args, **kwargs):
+            yield result  # written to the temp file ...
+            raise KeyboardInterrupt  # ... then Ctrl-C
+
+    monkeypatch.setattr(Extractor, "extract", one_slice_then_ctrl_c)
+    assert main(["extract", "clockodo", "entries", "--start", "2026-05-01", "--out", str(out)]) == 130
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    assert out.read_text() == "the previous extract"
+
+
+def test_an_extract_sweeps_stale_temp_files_of_its_output_and_keeps_fresh_ones(tmp_path: Path) -> None:
+    def plant(name: str, age: float) -> Path:
+        path = tmp_path / name
+        path.write_text("left by a killed extract" if age else "being written by another extract")
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    stale = [plant(".u.csv.tmp", 2 * STALE_AFTER), plant(".u.csv.5e1f.tmp", STALE_AFTER + 60)]
+    fresh = plant(".u.csv.9a0b.tmp", 0)
+    another_output = plant(".teams.csv.tmp", 2 * STALE_AFTER)
+    assert main(["extract", "clockodo", "users", "--out", str(tmp_path / "u.csv")]) == 0
+    assert not any(p.exists() for p in stale)
+    assert fresh.exists() and another_output.exists()
+    assert read(tmp_path / "u.csv")

@@ -115,6 +115,7 @@ class Fault:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: Any = None
     count: int = 1
+    entity: str | None = None  # only requests for this entity's path (None: any request)
 
 
 class DeclaredAPI:
@@ -141,18 +142,18 @@ class DeclaredAPI:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if self.faults:
-            fault = self.faults[0]
+        path = urlsplit(str(request.url)).path
+        matches = [entity for pattern, entity in self._routes if pattern.match(path)]
+        # Two entities may read one endpoint (invoices and their line items): the one under test wins.
+        matches.sort(key=lambda e: e.name != self.target)
+        fault = self.faults[0] if self.faults else None
+        if fault is not None and (fault.entity is None or (matches and matches[0].name == fault.entity)):
             fault.count -= 1
             if fault.count <= 0:
                 self.faults.pop(0)
             return httpx.Response(
                 fault.status, headers=fault.headers, json=fault.body or {"error": "injected"}
             )
-        path = urlsplit(str(request.url)).path
-        matches = [entity for pattern, entity in self._routes if pattern.match(path)]
-        # Two entities may read one endpoint (invoices and their line items): the one under test wins.
-        matches.sort(key=lambda e: e.name != self.target)
         if matches:
             entity = matches[0]
             body, headers = self._answer(entity, request)

@@ -2,8 +2,9 @@
 
 Against ``DeclaredAPI`` (answers in the declared shapes): the requests made, paging across several
 pages, envelope parsing, primary key present and unique, 401 fatal with a clear message that names
-the env vars and hides the secret, 429 retried after Retry-After, 5xx retried, a missing envelope
-an error naming entity and window, and an empty result fine with a stable schema.
+the env vars and hides the secret, 403 fatal with a message naming the entity, the endpoint and the
+missing right (not a credentials error), 429 retried after Retry-After, 5xx retried, a missing
+envelope an error naming entity and window, and an empty result fine with a stable schema.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from connectors import CONNECTORS, get_source
 from connectors.core.entity import BODY, Entity, Partitioning, Source
-from connectors.core.errors import AuthError, ResponseShapeError
+from connectors.core.errors import AuthError, ForbiddenError, ResponseShapeError
 from connectors.core.extract import Extractor, staged_schema
 from connectors.core.http import RetryPolicy
 
@@ -155,6 +156,24 @@ def test_401_is_fatal_and_names_env_vars(connector: str, entity_name: str) -> No
     assert all(env[s.env] not in message for s in creds), "secret leaked into the error"
     urls = [str(r.url) for r in api.requests]
     assert len(urls) == len(set(urls)), "a 401 must not be retried"
+
+
+@pytest.mark.parametrize(("connector", "entity_name"), CASES)
+def test_403_is_fatal_and_names_entity_endpoint_and_right(connector: str, entity_name: str) -> None:
+    source, entity, api = setup(connector, entity_name)
+    said = "Insufficient access rights for this list"
+    api.faults.append(Fault(403, body={"message": said}, count=99, entity=entity_name))
+    with pytest.raises(ForbiddenError) as info:
+        run(source, entity, api)
+    message = str(info.value)
+    assert f"lacks the right to read {entity_name} (HTTP 403 on /{source.name}/" in message, message
+    assert entity.path.split("{")[0] in message and said in message
+    assert f"remove {entity_name} from the flow" in message and f"source={source.name}" in message
+    assert "authentication failed" not in message
+    env = environ_for(source)
+    assert all(env[s.env] not in message for s in source.settings if s.secret), "secret leaked"
+    urls = [str(r.url) for r in api.requests]
+    assert len(urls) == len(set(urls)), "a 403 must not be retried"
 
 
 @pytest.mark.parametrize(("connector", "entity_name"), CASES)
