@@ -4,7 +4,7 @@
 steps) only, so they answer in about a second. A flow file with mistakes harms only itself: every
 command names each problem (``file:line: key.path: problem``, with "did you mean" where a name is
 close) and goes on with the healthy flows. ``run`` executes flows through Dagster in this process
-(``flows_run``).
+(``flows_run``); ``history`` prints a flow's last runs from the Dagster instance (``history``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--all", action="store_true", help="every flow, in one run")
     r.add_argument("--start", help="first day (YYYY-MM-DD) of the dated sources")
     r.add_argument("--end", help="day after the last (YYYY-MM-DD); default: tomorrow")
+    h = fsub.add_parser(
+        "history", help="a flow's last runs: status, start, duration, rows per output, failures"
+    )
+    h.add_argument("flow")
+    h.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
     rc = fsub.add_parser(
         "reconcile",
         help="run flows now and check older history for drift: re-read the look-back, re-extract "
@@ -99,6 +104,17 @@ def run(args: argparse.Namespace) -> int:
             return 2
         show(args.flow, shown, catalog)
         return 0
+    if command == "history":
+        shown = _flow(catalog, args.flow)
+        if shown is None:
+            return 2
+        if args.last < 1:
+            print("couplet: error: --last must be 1 or more", file=sys.stderr)
+            return 2
+        from .flows_run import local_instance
+        from .history import print_history
+
+        return print_history(args.flow, shown, flow_file, args.last, local_instance())
     names = sorted(flow_file.flows) if args.all else list(dict.fromkeys(args.flows))
     if not names:
         print("couplet: error: name one or more flows, or --all", file=sys.stderr)
