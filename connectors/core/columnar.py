@@ -7,9 +7,12 @@ with parsing into Python dicts and building columns from them, this halves the C
 leaves no heap of short-lived dicts behind, so a long extraction stays small in memory.
 
 The result must equal what ``records.to_batch`` makes of the same page. Whenever Arrow cannot say
-the same thing exactly (a value whose type differs across records, a ``json`` column that holds
-objects, a path through something that is not an object, a body that is not one JSON object), the
-decoder hands the page to the ordinary path (``http.loads``); nothing is guessed.
+the same thing exactly (a value whose type differs across records, a path through something that is
+not an object, a body that is not one JSON object), the decoder hands the page to the ordinary path
+(``http.loads``); nothing is guessed. A ``json`` column that holds values must keep the API's exact
+text, which Arrow's inferred struct cannot give back (key order, absent keys, number forms): that
+one column is taken from an ordinary parse of the page (once per page, only then), the others stay
+columnar (Harvest's time entries carry an ``external_reference`` object on a few records).
 
 Only the page's records come back as Arrow (``ArrowRecords``); the scalars a paginator reads (page
 counts, the next link, a size probe's count) come back as ordinary values at their dotted paths.
@@ -110,7 +113,8 @@ def _decode(
     if listed.null_count:
         raise _NotColumnar("the envelope is null")
     records = listed.flatten()
-    _put(body, envelope, ArrowRecords(_batch(records, columns), sample_struct(records, tree)))
+    batch = _batch(records, columns, lambda: _listed(loads(content), envelope))
+    _put(body, envelope, ArrowRecords(batch, sample_struct(records, tree)))
     return body
 
 
@@ -184,7 +188,27 @@ def _cast(values: pa.Array, column: Column) -> pa.Array:
     return values if values.type == target else values.cast(target)
 
 
-def _batch(records: pa.Array, columns: Sequence[Column]) -> pa.RecordBatch:
-    arrays = [_cast(_pick(records, c.source_path), c) for c in columns]
+def _batch(records: pa.Array, columns: Sequence[Column], ordinary: Callable[[], list[Any]]) -> pa.RecordBatch:
+    arrays = []
+    parsed: list[Any] | None = None
+    for c in columns:
+        values = _pick(records, c.source_path)
+        if c.type == "json" and not pa.types.is_null(values.type) and values.null_count < len(values):
+            if parsed is None:
+                parsed = ordinary()
+                if len(parsed) != len(records):
+                    raise _NotColumnar("the ordinary parse sees other records")
+            from .records import json_column  # records imports this module
+
+            arrays.append(json_column(parsed, c))
+        else:
+            arrays.append(_cast(values, c))
     schema = pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _listed(body: Any, envelope: list[str]) -> list[Any]:
+    """The records of an ordinarily parsed page (the columnar parse already checked the shape)."""
+    for key in envelope:
+        body = body[key]
+    return list(body)

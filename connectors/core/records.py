@@ -140,6 +140,11 @@ def cents(value: Any) -> float | None:
 CONVERSIONS: dict[str, Any] = {"iso_duration": iso_duration_seconds, "cents": cents}
 
 
+def json_column(records: Sequence[Any], column: Column) -> pa.Array:
+    """A ``json`` column of parsed records: each value's exact text, as ``to_batch`` makes it."""
+    return _column_array([_dig(r, column.source_path) for r in records], column)
+
+
 def _column_array(values: list[Any], column: Column) -> pa.Array:
     target = column.arrow_type
     kind = column.type

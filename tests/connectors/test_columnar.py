@@ -103,7 +103,6 @@ def test_paging_values_come_back_as_values() -> None:
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        ({"extra": {"b": 1, "a": [1, 2]}}, "a json column keeps the API's exact text"),
         ({"name": "2026-05-31T07:45:00Z"}, "text that looks like a time stays text"),
         ({"owner": "Ida"}, "a path through something that is not an object"),
         ({"flag": "yes"}, "booleans Arrow does not read"),
@@ -114,6 +113,16 @@ def test_pages_arrow_cannot_say_exactly_go_the_ordinary_way(change: dict, why: s
     columnar, ordinary, went = both(ENTITY, page(rows))
     assert not went, why
     assert columnar.equals(ordinary)
+
+
+def test_a_json_column_with_values_keeps_the_apis_exact_text_and_the_page_stays_columnar() -> None:
+    """Key order, absent keys and number forms as the API sent them (Arrow's struct would unify
+    them): that column comes from an ordinary parse of the page; the rest stays columnar."""
+    extras = [{"b": 1.0, "a": [1, 2]}, None, {"a": [3], "c": "x"}]
+    rows = [dict(r, extra=e) for r, e in zip(ROWS, extras, strict=False)]
+    columnar, ordinary, went = both(ENTITY, page(rows))
+    assert went and columnar.equals(ordinary)
+    assert columnar.column("extra").to_pylist()[:3] == ['{"b":1.0,"a":[1,2]}', None, '{"a":[3],"c":"x"}']
 
 
 def test_a_value_whose_type_differs_across_records_goes_the_ordinary_way() -> None:
@@ -132,7 +141,7 @@ def test_a_bad_value_fails_the_same_way_on_both_paths() -> None:
 def test_after_one_ordinary_page_the_rest_skip_the_columnar_try() -> None:
     decode = columnar_decoder(ENTITY)
     assert decode is not None
-    first = decode(json.dumps(page([dict(ROWS[0], extra={"x": 1})])).encode())
+    first = decode(json.dumps(page([dict(ROWS[0], flag="yes")])).encode())
     second = decode(json.dumps(page(ROWS)).encode())
     assert isinstance(records_of(first, ENTITY), list) and isinstance(records_of(second, ENTITY), list)
 
