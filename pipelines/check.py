@@ -118,7 +118,8 @@ def check_flow(
     plan: list[PlannedStep] = []
     if flow.steps and not found:
         try:
-            plan = plan_steps(flow.steps, inputs)
+            zone = flow.schedule.timezone if flow.schedule and flow.schedule.timezone else "UTC"
+            plan = plan_steps(flow.steps, inputs, zone)
         except StepError as exc:
             found.append((["flows", name, "steps", *exc.path], _step_hint(exc, flow)))
     step_names = [s.name for s in flow.steps]

@@ -56,6 +56,7 @@ from .steps_model import (
     Select,
     Sort,
     SortKey,
+    SplitDays,
     Step,
     StepError,
     parse_steps,
@@ -78,6 +79,7 @@ __all__ = [
     "Select",
     "Sort",
     "SortKey",
+    "SplitDays",
     "Step",
     "StepError",
     "StepInput",
@@ -299,8 +301,12 @@ def _check_reads(i: int, steps: Sequence[Step], known: Mapping[str, Any], define
         )
 
 
-def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> list[PlannedStep]:
+def plan_steps(
+    steps: list[Step], inputs: dict[str, list[tuple[str, str]]], zone: str = "UTC"
+) -> list[PlannedStep]:
     """Check and compile ``steps`` over sources with the given (column, DuckDB type) schemas.
+
+    ``zone`` is the flow's time zone (its schedule's): ``split_days`` cuts timestamps into its days.
 
     Raises ``StepError`` (with ``.path`` relative to the steps list) for the first problem.
     Steps come back in dependency order, which is the list's order: a step may read only sources
@@ -316,7 +322,7 @@ def plan_steps(steps: list[Step], inputs: dict[str, list[tuple[str, str]]]) -> l
         for i, step in enumerate(steps):
             _check_reads(i, steps, schemas, defined)
             names = tuple(dict.fromkeys(ref for _, ref in step.spec.reads()))
-            compiled = compile_step(i, step, schemas)
+            compiled = compile_step(i, step, schemas, zone)
             columns = _bind(con, i, step, compiled, {n: schemas[n] for n in names})
             schemas[step.name] = columns
             planned.append(

@@ -1,4 +1,5 @@
-"""The ``steps:`` of a flow as strict models: join, append, select, rename, filter, derive, aggregate, sort.
+"""The ``steps:`` of a flow as strict models: join, append, select, rename, filter, derive, aggregate, sort,
+split_days (whose model lives in ``steps_days``).
 
 A step is a one-key mapping naming its kind, whose value holds the settings; every step names its
 result with ``as``::
@@ -17,7 +18,6 @@ import difflib
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
@@ -27,10 +27,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .model import NAME, Strict
-
-StepName = Annotated[str, Field(pattern=NAME)]
-ColumnName = Annotated[str, Field(min_length=1)]
+from .model import Strict
+from .steps_base import ColumnName, OneInput, StepError, StepName, StepSpec, unique
+from .steps_days import SplitDays
 
 Op = Literal[
     "eq",
@@ -44,49 +43,18 @@ Op = Literal[
     "contains",
     "starts_with",
     "ends_with",
+    "matches",
+    "not_matches",
     "is_null",
     "not_null",
     "between",
 ]
 OPS: tuple[str, ...] = get_args(Op)
 TEXT_OPS = ("contains", "starts_with", "ends_with")
+REGEX_OPS = ("matches", "not_matches")
+# Ops that may compare with another column (other:) instead of a value.
+COLUMN_OPS = ("eq", "ne", "gt", "ge", "lt", "le", "between", *TEXT_OPS)
 FUNCTIONS = ("sum", "avg", "min", "max", "count", "count_distinct")
-
-
-class StepError(ValueError):
-    """A step that cannot run. ``path`` is relative to the ``steps:`` list, e.g. ``[2, "join", "on", "id"]``."""
-
-    def __init__(self, path: list[Any], message: str) -> None:
-        self.path = list(path)
-        self.message = message
-        super().__init__(f"steps.{'.'.join(str(p) for p in self.path)}: {message}")
-
-
-class StepSpec(Strict):
-    """What every step kind has: the name of its result."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    as_: StepName = Field(alias="as")
-
-    def reads(self) -> list[tuple[list[Any], str]]:
-        """(key path inside the step, name) of each source or step this step reads, in order."""
-        raise NotImplementedError
-
-
-class OneInput(StepSpec):
-    """A step that reshapes one input, named by ``from``."""
-
-    from_: StepName = Field(alias="from")
-
-    def reads(self) -> list[tuple[list[Any], str]]:
-        return [(["from"], self.from_)]
-
-
-def _unique(values: list[str], what: str) -> list[str]:
-    seen = [v for i, v in enumerate(values) if v in values[:i]]
-    if seen:
-        raise ValueError(f"{what} {seen[0]!r} is listed twice")
-    return values
 
 
 class Join(StepSpec):
@@ -142,7 +110,7 @@ class Append(StepSpec):
     @field_validator("inputs")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
-        return _unique(value, "input")
+        return unique(value, "input")
 
     def reads(self) -> list[tuple[list[Any], str]]:
         return [(["inputs", i], name) for i, name in enumerate(self.inputs)]
@@ -157,7 +125,7 @@ class Select(OneInput):
     @field_validator("columns", "exclude")
     @classmethod
     def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        return value if value is None else _unique(value, "column")
+        return value if value is None else unique(value, "column")
 
     @model_validator(mode="after")
     def _one(self) -> Select:
@@ -173,11 +141,15 @@ class Rename(OneInput):
 
 
 class Condition(Strict):
-    """``column op value``. Values are bound parameters, cast to the column's type."""
+    """``column op value``, or ``column op other`` (another column of the same input).
+
+    Values are bound parameters, cast to the column's type; a regular expression too.
+    """
 
     column: ColumnName
     op: Op
     value: Any = None  # only checked when given: see _needs_value
+    other: ColumnName | list[ColumnName] | None = None  # compare with this column instead of a value
 
     @field_validator("value")
     @classmethod
@@ -199,21 +171,58 @@ class Condition(Strict):
             return [_scalar(v, op) for v in value]
         if value is None:
             raise ValueError(f"{op} cannot compare with null; use op: is_null or not_null")
+        if op in REGEX_OPS and (not isinstance(value, str) or not value):
+            raise ValueError(f"{op} needs a regular expression as text, e.g. value: '^INV-[0-9]+$'")
         if op in TEXT_OPS and not isinstance(value, str):
             raise ValueError(f"{op} needs a text value, not {type(value).__name__}")
         return _scalar(value, op)
 
+    @field_validator("other", mode="before")
+    @classmethod
+    def _other_names(cls, other: Any) -> Any:
+        names = other if isinstance(other, list) else [other]
+        if other is not None and not all(isinstance(n, str) and n for n in names):
+            raise ValueError("name a column of the same input, e.g. other: budget_hours")
+        return other
+
+    @field_validator("other")
+    @classmethod
+    def _other_fits_op(cls, other: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is None or other is None:
+            return other
+        if op not in COLUMN_OPS:
+            raise ValueError(
+                f"{op} compares with a value, not another column; other: works with {', '.join(COLUMN_OPS)}"
+            )
+        if op == "between":
+            if not isinstance(other, list) or len(other) != 2:
+                raise ValueError("between needs other: [low_column, high_column] (both included)")
+        elif not isinstance(other, str):
+            raise ValueError(f"{op} compares with one column, e.g. other: budget_hours")
+        return other
+
     @model_validator(mode="after")
     def _needs_value(self) -> Condition:
-        if self.op not in ("is_null", "not_null") and "value" not in self.model_fields_set:
-            raise ValueError(f"{self.op} needs a value:")
+        given = "value" in self.model_fields_set
+        if self.other is not None and given:
+            raise ValueError("give value: (compare with a value) or other: (with a column), not both")
+        if self.op not in ("is_null", "not_null") and not given and self.other is None:
+            either = " or other: <column>" if self.op in COLUMN_OPS else ""
+            raise ValueError(f"{self.op} needs a value:{either}")
         return self
 
     def values(self) -> list[Any]:
         """The bound parameters, in placeholder order."""
-        if self.op in ("is_null", "not_null"):
+        if self.op in ("is_null", "not_null") or self.other is not None:
             return []
         return list(self.value) if isinstance(self.value, list) else [self.value]
+
+    def others(self) -> list[str]:
+        """The columns compared with (``other:``), in placeholder order; none for a value."""
+        if self.other is None:
+            return []
+        return list(self.other) if isinstance(self.other, list) else [self.other]
 
 
 def _scalar(value: Any, op: str) -> Any:
@@ -275,7 +284,7 @@ class Aggregate(OneInput):
     @field_validator("group_by")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
-        return _unique(value, "column")
+        return unique(value, "column")
 
 
 class SortKey(Strict):
@@ -297,7 +306,7 @@ class Sort(OneInput):
         )
 
 
-KINDS = ("join", "append", "select", "rename", "filter", "derive", "aggregate", "sort")
+KINDS = ("join", "append", "select", "rename", "filter", "derive", "aggregate", "sort", "split_days")
 
 
 class Step(Strict):
@@ -311,6 +320,7 @@ class Step(Strict):
     derive: Derive | None = None
     aggregate: Aggregate | None = None
     sort: Sort | None = None
+    split_days: SplitDays | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -9,15 +9,18 @@ small statements the planner binds first so that an error points at one key of t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from .steps_base import INTEGERS, Compiled, Context, Probe, Schema, StepError, quote
+from .steps_base import family as _family
+from .steps_days import compile_split_days
 from .steps_model import (
+    REGEX_OPS,
     TEXT_OPS,
     Aggregate,
     Append,
+    Condition,
     Derive,
     Filter,
     Join,
@@ -25,28 +28,12 @@ from .steps_model import (
     Select,
     Sort,
     Step,
-    StepError,
 )
 
-Schema = Sequence[tuple[str, str]]  # (column, DuckDB type), in order
+__all__ = ["Compiled", "Probe", "Schema", "StepError", "compile_step", "derive_hint", "quote"]
 
 JOIN_SQL = {"inner": "INNER JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN", "full": "FULL OUTER JOIN"}
 LEFT, RIGHT = '"__left"', '"__right"'  # table aliases; never clash with a source name (those start a-z)
-INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
-
-
-def quote(name: str) -> str:
-    """A DuckDB identifier: always quoted, embedded quotes doubled."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Probe:
-    path: list[Any]  # relative to the steps list
-    sql: str
-    params: tuple[Any, ...] = ()
-    expression: str | None = None  # derive: the author's expression, checked to be exactly one
-    hint: str = ""
 
 
 def derive_hint(message: str) -> str:
@@ -60,38 +47,7 @@ def derive_hint(message: str) -> str:
     return ""
 
 
-@dataclass(frozen=True)
-class Compiled:
-    sql: str
-    params: tuple[Any, ...] = ()
-    probes: tuple[Probe, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class _Context:
-    index: int
-    step: Step
-    schemas: Mapping[str, Schema]
-
-    def path(self, *tail: Any) -> list[Any]:
-        return [self.index, self.step.kind, *tail]
-
-    def error(self, tail: Sequence[Any], message: str) -> StepError:
-        return StepError(self.path(*tail), f"step '{self.step.name}' ({self.step.kind}): {message}")
-
-    def column(self, tail: Sequence[Any], source: str, name: str) -> str:
-        """The type of ``source.name``, or an error listing the columns there are."""
-        schema = self.schemas[source]
-        for column, type_ in schema:
-            if column == name:
-                return type_
-        names = [c for c, _ in schema]
-        close = difflib.get_close_matches(name, names, n=1) or [c for c in names if c.lower() == name.lower()]
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise self.error(tail, f"'{source}' has no column '{name}'{hint}; its columns: {', '.join(names)}")
-
-
-def _check_distinct(ctx: _Context, tail: Sequence[Any], names: Sequence[str], fix: str) -> None:
+def _check_distinct(ctx: Context, tail: Sequence[Any], names: Sequence[str], fix: str) -> None:
     # DuckDB matches names case-insensitively: "Name" and "name" are one column to it.
     seen: dict[str, str] = {}
     for name in names:
@@ -101,17 +57,7 @@ def _check_distinct(ctx: _Context, tail: Sequence[Any], names: Sequence[str], fi
         seen[name.lower()] = name
 
 
-def _family(type_: str) -> str:
-    if type_ in INTEGERS or type_ in {"UBIGINT", "HUGEINT", "UHUGEINT", "FLOAT", "DOUBLE"}:
-        return "number"
-    if type_.startswith("DECIMAL"):
-        return "number"
-    if type_.startswith(("DATE", "TIMESTAMP")):
-        return "time"
-    return {"VARCHAR": "text", "BOOLEAN": "true/false"}.get(type_, type_)
-
-
-def _join(ctx: _Context, spec: Join) -> Compiled:
+def _join(ctx: Context, spec: Join) -> Compiled:
     left, right = ctx.schemas[spec.left], ctx.schemas[spec.right]
     conditions, probes = [], []
     for tail, lcol, rcol in spec.key_pairs():
@@ -161,7 +107,7 @@ def _join(ctx: _Context, spec: Join) -> Compiled:
     return Compiled(sql, (), tuple(probes))
 
 
-def _append(ctx: _Context, spec: Append) -> Compiled:
+def _append(ctx: Context, spec: Append) -> Compiled:
     columns: dict[str, str] = {}  # lower -> first spelling; UNION BY NAME matches case-insensitively
     for name in spec.inputs:
         for column, _ in ctx.schemas[name]:
@@ -184,7 +130,7 @@ def _append(ctx: _Context, spec: Append) -> Compiled:
     return Compiled(sql, tuple(spec.inputs) if tag else ())
 
 
-def _select(ctx: _Context, spec: Select) -> Compiled:
+def _select(ctx: Context, spec: Select) -> Compiled:
     if spec.columns is not None:
         for i, column in enumerate(spec.columns):
             ctx.column(["columns", i], spec.from_, column)
@@ -200,7 +146,7 @@ def _select(ctx: _Context, spec: Select) -> Compiled:
     return Compiled(f"SELECT {', '.join(map(quote, kept))} FROM {quote(spec.from_)}")
 
 
-def _rename(ctx: _Context, spec: Rename) -> Compiled:
+def _rename(ctx: Context, spec: Rename) -> Compiled:
     for old in spec.columns:
         ctx.column(["columns", old], spec.from_, old)
     schema = ctx.schemas[spec.from_]
@@ -219,9 +165,47 @@ def _rename(ctx: _Context, spec: Rename) -> Compiled:
 
 
 COMPARE = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+REGEX_HINT = (
+    "not a regular expression DuckDB's regexp_matches accepts: RE2 syntax, which has no look-around or "
+    "back-references; fix the pattern"
+)
 
 
-def _filter(ctx: _Context, spec: Filter) -> Compiled:
+def _text_only(ctx: Context, j: int, cond: Condition, column: str, type_: str) -> None:
+    if type_ != "VARCHAR":
+        raise ctx.error(
+            ["where", j, "op"],
+            f"{cond.op} works on text, and '{column}' is {type_}; "
+            f"derive a text column first, e.g. CAST({column} AS VARCHAR)",
+        )
+
+
+def _against_columns(ctx: Context, spec: Filter, j: int, cond: Condition, type_: str) -> str:
+    """``column op other``: the other column(s) must exist and hold the same kind of value."""
+    col, others = quote(cond.column), cond.others()
+    refs = []
+    for k, other in enumerate(others):
+        tail = ["where", j, "other", *([k] if isinstance(cond.other, list) else [])]
+        other_type = ctx.column(tail, spec.from_, other)
+        if _family(other_type) != _family(type_):
+            raise ctx.error(
+                tail,
+                f"'{cond.column}' is {type_} but '{other}' is {other_type}, which cannot be compared; "
+                "cast one of them with a derive step first",
+            )
+        refs.append(quote(other))
+    if cond.op == "eq":
+        return f"{col} = {refs[0]}"
+    if cond.op == "ne":  # every row eq drops: different values, and rows where either is null
+        return f"({col} = {refs[0]}) IS NOT TRUE"
+    if cond.op == "between":
+        return f"{col} BETWEEN {refs[0]} AND {refs[1]}"
+    if cond.op in TEXT_OPS:
+        return f"{cond.op}({col}, {refs[0]})"
+    return f"{col} {COMPARE[cond.op]} {refs[0]}"
+
+
+def _filter(ctx: Context, spec: Filter) -> Compiled:
     parts: list[str] = []
     params: list[Any] = []
     probes: list[Probe] = []
@@ -232,14 +216,32 @@ def _filter(ctx: _Context, spec: Filter) -> Compiled:
         # cannot be that type fails at planning (the probe), not halfway through a run.
         cast = f"CAST(? AS {type_})"
         listed = ", ".join([cast] * len(values))
-        if op in TEXT_OPS:
-            if type_ != "VARCHAR":
-                raise ctx.error(
-                    ["where", j, "op"],
-                    f"{op} works on text, and '{cond.column}' is {type_}; "
-                    f"derive a text column first, e.g. CAST({cond.column} AS VARCHAR)",
+        if op in TEXT_OPS or op in REGEX_OPS:
+            _text_only(ctx, j, cond, cond.column, type_)
+        if cond.other is not None:
+            condition = _against_columns(ctx, spec, j, cond, type_)
+            parts.append(condition)
+            probes.append(
+                Probe(
+                    ctx.path("where", j, "other"),
+                    f"SELECT 1 FROM {quote(spec.from_)} WHERE {condition} LIMIT 0",
                 )
+            )
+        elif op in TEXT_OPS:
             parts.append(f"{op}({col}, ?)")
+        elif op in REGEX_OPS:
+            # The pattern is compiled here, when the flow loads: a bad one is an error at its key.
+            probes.append(
+                Probe(
+                    ctx.path("where", j, "value"),
+                    "SELECT regexp_matches('', CAST(? AS VARCHAR))",
+                    tuple(values),
+                    hint=REGEX_HINT,
+                )
+            )
+            matches = f"regexp_matches({col}, CAST(? AS VARCHAR))"
+            # not_matches keeps nulls, as ne does: a missing value does not match the pattern.
+            parts.append(matches if op == "matches" else f"({col} IS NULL OR NOT {matches})")
         elif values:
             probes.append(
                 Probe(
@@ -266,7 +268,7 @@ def _filter(ctx: _Context, spec: Filter) -> Compiled:
     return Compiled(f"SELECT * FROM {quote(spec.from_)} WHERE {where}", tuple(params), tuple(probes))
 
 
-def _derive(ctx: _Context, spec: Derive) -> Compiled:
+def _derive(ctx: Context, spec: Derive) -> Compiled:
     existing = {c.lower(): c for c, _ in ctx.schemas[spec.from_]}
     replaced: list[str] = []
     added: list[str] = []
@@ -293,7 +295,7 @@ def _derive(ctx: _Context, spec: Derive) -> Compiled:
     return Compiled(f"SELECT {', '.join([star, *added])} FROM {quote(spec.from_)}", (), tuple(probes))
 
 
-def _aggregate(ctx: _Context, spec: Aggregate) -> Compiled:
+def _aggregate(ctx: Context, spec: Aggregate) -> Compiled:
     for i, column in enumerate(spec.group_by):
         ctx.column(["group_by", i], spec.from_, column)
     groups = [c.lower() for c in spec.group_by]
@@ -328,7 +330,7 @@ def _aggregate(ctx: _Context, spec: Aggregate) -> Compiled:
     return Compiled(sql, (), tuple(probes))
 
 
-def _sort(ctx: _Context, spec: Sort) -> Compiled:
+def _sort(ctx: Context, spec: Sort) -> Compiled:
     keys = []
     for i, key in enumerate(spec.by):
         ctx.column(["by", i], spec.from_, key.column)
@@ -345,9 +347,13 @@ COMPILERS: dict[str, Any] = {
     "derive": _derive,
     "aggregate": _aggregate,
     "sort": _sort,
+    "split_days": compile_split_days,
 }
 
 
-def compile_step(index: int, step: Step, schemas: Mapping[str, Schema]) -> Compiled:
-    """SQL for ``step`` (number ``index`` in the list); ``schemas`` must hold every input it reads."""
-    return COMPILERS[step.kind](_Context(index, step, schemas), step.spec)  # type: ignore[no-any-return]
+def compile_step(index: int, step: Step, schemas: Mapping[str, Schema], zone: str = "UTC") -> Compiled:
+    """SQL for ``step`` (number ``index`` in the list); ``schemas`` must hold every input it reads.
+
+    ``zone`` is the flow's time zone, for steps that cut timestamps into local days (split_days).
+    """
+    return COMPILERS[step.kind](Context(index, step, schemas, zone), step.spec)  # type: ignore[no-any-return]

@@ -46,15 +46,18 @@ TABLES = {"entries": ENTRIES, "customers": CUSTOMERS, "rates": RATES}
 SCHEMAS = {name: arrow_columns(table.schema) for name, table in TABLES.items()}
 
 
-def run(tmp_path: Path, raw: list[dict[str, Any]], tables: dict[str, pa.Table] = TABLES) -> dict[str, Any]:
-    """Plan ``raw`` over ``tables``, execute every step, return each step's rows (list of dicts)."""
+def run(
+    tmp_path: Path, raw: list[dict[str, Any]], tables: dict[str, pa.Table] = TABLES, zone: str = "UTC"
+) -> dict[str, Any]:
+    """Plan ``raw`` over ``tables`` (in the flow time zone ``zone``), execute every step, return each
+    step's rows (list of dicts)."""
     files: dict[str, list[str]] = {}
     for name, table in tables.items():
         path = tmp_path / "staging" / f"{name}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
         files[name] = [str(path)]
-    plan = plan_steps(parse_steps(raw), {n: arrow_columns(t.schema) for n, t in tables.items()})
+    plan = plan_steps(parse_steps(raw), {n: arrow_columns(t.schema) for n, t in tables.items()}, zone)
     out: dict[str, Any] = {}
     for step in plan:
         path = tmp_path / "steps" / f"{step.name}.parquet"
@@ -283,6 +286,8 @@ FILTERED = pa.table(
         ("text", "contains", "esign", [1, 2]),
         ("text", "starts_with", "De", [1, 5]),
         ("text", "ends_with", "ing", [4]),
+        ("text", "matches", "(?i)^design", [1, 2]),  # anywhere unless anchored; (?i) ignores case
+        ("text", "not_matches", "^D", [2, 3, 4]),  # not_matches keeps the null row
         ("text", "is_null", None, [3]),
         ("text", "not_null", None, [1, 2, 4, 5]),
         ("hours", "between", [1, 4], [1, 2, 4]),
@@ -907,6 +912,11 @@ DOC_SOURCES = {  # source name used in the docs -> (connector, entity)
     "clockodo_entries": ("clockodo", "entries"),
     "clockify_entries": ("clockify", "time_entries"),
     "harvest_entries": ("harvest", "time_entries"),
+    "projects": ("clockodo", "projects"),
+    "absences": ("clockodo", "absences"),
+    "non_business_days": ("clockodo", "non_business_days"),
+    "assignments": ("clockify", "scheduling_assignments"),
+    "time_off": ("clockify", "time_off_requests"),
 }
 
 
