@@ -1,32 +1,29 @@
-"""Machinery shared by every sandbox: options, rate limits, faults, request log, admin overlay, admin API.
+"""Machinery shared by every sandbox: options, JSON, rate limits, fault knobs, request log, state.
 
-A sandbox app (Clockodo, Clockify, Harvest) builds one `SandboxState` and wraps each API endpoint
-with `ApiPipeline`, which applies, in this order: request logging, the deterministic "fail next N"
-queue (a status, or a dropped connection), the sandbox's own authentication, the `forbidden` rules
-(403 for chosen paths and keys), the rate limiter, added latency, random 5xx, then the handler and
-random truncated bodies or dropped connections (`sandbox.faults`). Admin routes (`sandbox.admin`,
-`/_admin/...`) bypass all of that.
+`SandboxState` is everything one sandbox app holds at run time (its org, admin overlay, request log,
+rate limiter and fault knobs); `sandbox.app.ApiPipeline` applies them to each API request, and the
+admin API (`sandbox.admin`) reads and resets them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox.faults import DroppedResponse, FailRule, Forbid, parse_forbidden
+from sandbox.faults import FailRule, Forbid, parse_forbidden
 from sandbox.org import Org, OrgOptions
+from sandbox.store import Overlay
 
 if TYPE_CHECKING:  # sandbox.quickbooks imports this module
     from sandbox.quickbooks.options import QuickBooksOptions
@@ -140,6 +137,19 @@ class RateLimiter:
             log.append(now)
         return None
 
+    def status(self, key: str, bucket: str) -> tuple[int, int, int]:
+        """(limit, remaining, seconds until a request frees up) of the tightest window of `bucket`,
+        for APIs that report their limits in headers (`X-RateLimit-*`); (0, 0, 0) without windows."""
+        now, best = self.clock(), None
+        for i, window in enumerate(self.buckets.get(bucket, ())):
+            recent = [t for t in self._logs.get((key, bucket, i), ()) if t > now - window.seconds]
+            reset = math.ceil(recent[0] + window.seconds - now) if recent else 0
+            candidate = (window.limit - len(recent), window.limit, reset)
+            best = candidate if best is None or candidate < best else best
+        if best is None:
+            return 0, 0, 0
+        return best[1], max(0, best[0]), best[2]
+
     def reset(self) -> None:
         self._logs.clear()
 
@@ -249,58 +259,10 @@ class RequestLog:
         self.by_path.clear()
 
 
-class Overlay:
-    """Admin inserts, edits and deletes, kept apart from the generated data they shadow.
-
-    Records are stored in the sandbox's wire shape. `version` changes on every write so renderers can
-    cache per version.
-    """
-
-    def __init__(self) -> None:
-        self.version = 0
-        self.inserted: dict[str, dict[int, dict[str, Any]]] = {}
-        self.patches: dict[str, dict[int, dict[str, Any]]] = {}
-        self.deleted: dict[str, set[int]] = {}
-
-    def insert(self, entity: str, record: dict[str, Any]) -> None:
-        self.inserted.setdefault(entity, {})[int(record["id"])] = record
-        self.version += 1
-
-    def patch(self, entity: str, record_id: int, fields: Mapping[str, Any]) -> None:
-        if record_id in self.inserted.get(entity, {}):
-            self.inserted[entity][record_id].update(fields)
-        else:
-            self.patches.setdefault(entity, {}).setdefault(record_id, {}).update(fields)
-        self.version += 1
-
-    def delete(self, entity: str, record_id: int) -> None:
-        if self.inserted.get(entity, {}).pop(record_id, None) is None:
-            self.deleted.setdefault(entity, set()).add(record_id)
-            self.patches.get(entity, {}).pop(record_id, None)
-        self.version += 1
-
-    def touched(self, entity: str) -> set[int]:
-        """Ids of generated records that were edited or deleted."""
-        return set(self.patches.get(entity, {})) | self.deleted.get(entity, set())
-
-    def apply(self, entity: str, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Generated records with edits and deletes applied, then the inserted ones."""
-        patches, deleted = self.patches.get(entity, {}), self.deleted.get(entity, set())
-        out = [
-            {**r, **patches[r["id"]]} if r["id"] in patches else r for r in records if r["id"] not in deleted
-        ]
-        return out + list(self.inserted.get(entity, {}).values())
-
-    def reset(self) -> None:
-        self.inserted.clear()
-        self.patches.clear()
-        self.deleted.clear()
-        self.version += 1
-
-
 @dataclass
 class SandboxState:
-    """Everything one sandbox app holds at run time."""
+    """Everything one sandbox app holds at run time. A sandbox with state of its own (a destination's
+    account, OAuth tokens) adds its reset to `on_reset`, so `POST /_admin/reset` clears it too."""
 
     options: SandboxOptions
     org: Org
@@ -308,6 +270,7 @@ class SandboxState:
     log: RequestLog
     limiter: RateLimiter
     faults: Faults
+    on_reset: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -332,82 +295,19 @@ class SandboxState:
         self.log.reset()
         self.limiter.reset()
         self.faults.reset()
+        for reset in self.on_reset:
+            reset()
+
+    def limits_info(self) -> dict[str, Any]:
+        """The rate limits in force, as `GET /_admin/org` shows them."""
+        buckets = self.limiter.buckets.items()
+        return {
+            "rate_limit": self.options.rate_limit,
+            "rate_limits": {k: [[w.limit, w.seconds] for w in v] for k, v in buckets},
+        }
 
 
 def relative_path(request: Request) -> str:
     """The request path below the app's mount point (`/v2/entries`, not `/clockodo/api/v2/entries`)."""
     path, root = request.scope["path"], request.scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
-
-
-class ErrorFactory(Protocol):
-    def __call__(self, request: Request, status: int, kind: str, message: str) -> Response: ...
-
-
-Handler = Callable[[Request, Any], Awaitable[Response]]
-
-
-class ApiPipeline:
-    """Wraps an endpoint in the sandbox's cross-cutting behaviour (see the module docstring)."""
-
-    def __init__(
-        self,
-        state: SandboxState,
-        authenticate: Callable[[Request], Any],  # returns a principal, or a Response to send instead
-        buckets: Callable[[Request], Sequence[str]],
-        error: ErrorFactory,
-        forbidden: Callable[[Request], Response] | None = None,  # the API's documented 403
-    ) -> None:
-        self.state, self.authenticate, self.buckets, self.error = state, authenticate, buckets, error
-        self.forbidden = forbidden or (lambda r: error(r, 403, "Forbidden", "Forbidden"))
-
-    def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            item = self.state.log.add(request, relative_path(request))
-            response = await self._run(request, handler, item)
-            item["status"] = "dropped" if isinstance(response, DroppedResponse) else response.status_code
-            return response
-
-        return endpoint
-
-    async def _run(self, request: Request, handler: Handler, item: dict[str, Any]) -> Response:
-        state = self.state
-        rule = state.faults.next_forced(item["path"])
-        if rule is not None and rule.drop:
-            return DroppedResponse(Response(b"{}", 200, media_type="application/json"))
-        if rule is not None:
-            assert rule.status is not None  # checked when the rule was queued
-            response = self.error(request, rule.status, "Injected", "Injected failure (sandbox fail_next)")
-            if rule.retry_after is not None:
-                response.headers["Retry-After"] = str(math.ceil(rule.retry_after))
-            return response
-        principal = self.authenticate(request)
-        if isinstance(principal, Response):
-            return principal
-        item["user"] = getattr(principal, "email", None)
-        key = getattr(principal, "key", None)
-        if any(rule.denies(item["path"], key) for rule in state.faults.forbidden):
-            return self.forbidden(request)
-        if state.options.rate_limit:
-            wait = state.limiter.hit(str(item["user"]), self.buckets(request))
-            if wait is not None:
-                response = self.error(request, 429, "TooManyRequests", "Too many requests")
-                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-                return response
-        if state.faults.latency_ms:
-            await asyncio.sleep(state.faults.latency_ms / 1000)
-        if state.faults.roll(state.faults.throttle_rate):  # as a real limiter would: before any work
-            response = self.error(request, 429, "TooManyRequests", "Too many requests (throttle_rate)")
-            response.headers["Retry-After"] = "1"
-            return response
-        if state.faults.roll(state.faults.error_rate):
-            status = state.faults.rng.choice((500, 502, 503))
-            return self.error(request, status, "InternalServerError", "Injected server error")
-        response = await handler(request, principal)
-        if state.faults.roll(state.faults.drop_rate):
-            return DroppedResponse(response, state.faults.rng.randrange(0, max(1, len(response.body))))
-        if response.status_code == 200 and state.faults.roll(state.faults.truncate_rate):
-            body = bytes(response.body)
-            cut = body[: state.faults.rng.randrange(1, max(2, len(body)))]
-            return Response(cut, 200, media_type=response.media_type)
-        return response

@@ -1,4 +1,4 @@
-"""Fault rules (`fail_next`, `forbidden`) and dropped connections; `sandbox.common` applies them.
+"""Fault rules (`fail_next`, `forbidden`) and dropped connections; `sandbox.app.ApiPipeline` applies them.
 
 A dropped connection: the server sends the response's status line and headers, maybe part of the
 body, then closes the connection. An ASGI app cannot close a connection without answering (an app

@@ -1,4 +1,4 @@
-"""Admin inserts, edits and deletes for the Clockify sandbox (`/_admin/{entity}[/{id}]`).
+"""Clockify's facts for the shared `RecordAdmin` (`/_admin/{entity}[/{id}]`, on the overlay).
 
 Records are written in Clockify's wire shape (hex ids, `timeInterval`, Rates in cents). An insert may
 be partial: the rest comes from a blanked copy of a generated record, the id is assigned, required
@@ -12,14 +12,14 @@ user in the workspace).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandbox.admin import writable_entity
+from sandbox.admin import RecordAdmin, blank
 from sandbox.clockify.entries import TimeEntries, interval_duration, merge
 from sandbox.clockify.ids import Ids, rate
 from sandbox.clockify.records import WORKSPACE_RATE
-from sandbox.clockify.store import ENTITIES, Store, insert
+from sandbox.clockify.store import ENTITIES, Store
 from sandbox.common import AdminError, SandboxState
 
 Record = dict[str, Any]
@@ -37,21 +37,13 @@ FOREIGN = {"userId": "users", "projectId": "projects", "clientId": "clients", "t
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
-def blank(value: Any) -> Any:
-    """A neutral value of the same JSON shape, so inserted records keep every field."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return type(value)(0)
-    if isinstance(value, list):
-        return []
-    if isinstance(value, dict):
-        return {k: blank(v) for k, v in value.items()}
-    return None
+class ClockifyAdmin(RecordAdmin):
+    """The `AdminBackend` of the Clockify app: ids in bodies and answers are 24-hex strings, filed in
+    the overlay under the integer they encode."""
 
-
-class ClockifyAdmin:
-    """The `AdminBackend` of the Clockify app."""
+    required, derived, derived_fix = REQUIRED, DERIVED, ": edit the entries and users instead"
+    entries_entity = "time_entries"
+    records: Store
 
     def __init__(
         self,
@@ -62,42 +54,30 @@ class ClockifyAdmin:
         ws: str,
         info: Callable[[], Record],
     ) -> None:
-        self.state, self.store, self.entries, self.ids, self.ws, self._info = (
-            state,
-            store,
-            entries,
-            ids,
-            ws,
-            info,
-        )
+        super().__init__(state, store, info, entries)
+        self.ids, self.ws = ids, ws
 
-    def info(self) -> Record:
-        return self._info()
+    def parse_id(self, entity: str, given: Any) -> int:
+        n = self.ids.decode(given, ENTITIES[entity]) if isinstance(given, str) else None
+        if n is None:
+            raise AdminError(400, f"id must be a {ENTITIES[entity]} id of this sandbox or left out")
+        return n
 
-    def _entity(self, entity: str) -> str:
-        return writable_entity(entity, ENTITIES, DERIVED, ": edit the entries and users instead")
+    def wire_id(self, entity: str, record_id: int) -> Any:
+        return self.ids(ENTITIES[entity], record_id)
 
-    def _current(self, entity: str, n: int) -> Record:
-        if entity == "time_entries":
-            row = self.entries.current(n)
-        else:
-            row = self.store.get(entity, self.ids(ENTITIES[entity], n))
-        if row is None:
-            raise AdminError(404, f"{entity} {n} not found")
-        return row
+    def foreign_keys(self, entity: str) -> Mapping[str, str]:
+        return FOREIGN
 
-    def _check(self, entity: str, row: Record) -> None:
-        missing = [k for k in REQUIRED[entity] if row.get(k) is None]
+    def missing(self, entity: str, row: Record) -> list[str]:
+        missing = super().missing(entity, row)
         if entity == "time_entries" and not (row.get("timeInterval") or {}).get("start"):
             missing.append("timeInterval.start")
-        if missing:
-            raise AdminError(400, f"{entity} needs {missing}")
-        for field, target in FOREIGN.items():
-            value = row.get(field)
-            if value is not None and self.store.get(target, value) is None:
-                raise AdminError(400, f"{field}={value!r} does not exist in {target}")
+        return missing
+
+    def validate(self, entity: str, row: Record) -> None:
         if entity in ("time_entries", "tasks") and row.get("taskId") and row.get("projectId"):
-            task = self.store.get("tasks", row["taskId"])
+            task = self.records.get("tasks", row["taskId"])
             if task is not None and task["projectId"] != row["projectId"]:
                 raise AdminError(400, f"task {row['taskId']} belongs to project {task['projectId']}")
         if entity == "time_entries":
@@ -108,15 +88,15 @@ class ClockifyAdmin:
             if interval.get("end") is not None and interval["end"] < interval["start"]:
                 raise AdminError(400, "timeInterval.end must not be before timeInterval.start")
 
-    def _template(self, entity: str, body: Record) -> Record:
+    def template(self, entity: str, body: Record) -> Record:
         if entity == "time_entries":
             return self._entry_template(body)
-        base = self.store.base(entity)
-        row = {k: blank(v) for k, v in base[0].items()} if base else {}
+        base = self.records.base(entity)
+        row = {k: blank(v, deep=True) for k, v in base[0].items()} if base else {}
         if "workspaceId" in row or entity in ("clients", "projects", "tags", "user_groups", "custom_fields"):
             row["workspaceId"] = self.ws
         if entity == "users":
-            owner = self.store.base("users")[0]
+            owner = self.records.base("users")[0]
             row |= {"status": "ACTIVE", "settings": dict(owner["settings"]), "_membershipStatus": "ACTIVE",
                     "_role": None, "_hourlyRate": None, "_costRate": rate(0.0), "activeWorkspace": self.ws,
                     "defaultWorkspace": self.ws, "customFields": []}  # fmt: skip
@@ -125,14 +105,14 @@ class ClockifyAdmin:
         if entity == "tasks":
             row |= {"status": "ACTIVE", "duration": "PT0S", "estimate": "PT0S"}
         if entity == "invoice_payments":  # payments hang off an invoice; the wire row does not say which
-            if self.store.get("invoices", body.get("invoiceId")) is None:
+            if self.records.get("invoices", body.get("invoiceId")) is None:
                 raise AdminError(400, "invoice_payments need an existing invoiceId")
             row["_invoiceId"] = body.pop("invoiceId")
         return row
 
     def _entry_template(self, body: Record) -> Record:
-        project = self.store.get("projects", body.get("projectId"))
-        user = self.store.get("users", body.get("userId"))
+        project = self.records.get("projects", body.get("projectId"))
+        user = self.records.get("users", body.get("userId"))
         hourly = project.get("hourlyRate") if project else None
         return {
             "id": None, "description": "", "userId": None, "workspaceId": self.ws, "projectId": None,
@@ -142,55 +122,12 @@ class ClockifyAdmin:
             "customFieldValues": [],
         }  # fmt: skip
 
-    def insert(self, entity: str, body: Record) -> Record:
-        entity = self._entity(entity)
-        row = self._template(entity, body)
-        kind = ENTITIES[entity]
-        given = body.get("id")
-        if given is not None:
-            n = self.ids.decode(given, kind) if isinstance(given, str) else None
-            if n is None:
-                raise AdminError(400, f"id must be a {kind} id of this sandbox or left out")
-            if self._exists(entity, n):
-                raise AdminError(409, f"{entity} {given} already exists")
-        else:
-            n = self._next(entity)
-        row = merge(row, body) if entity == "time_entries" else {**row, **body}
-        if entity == "time_entries":
+    def merge(self, entity: str, row: Record, body: Record) -> Record:
+        return merge(row, body) if entity == "time_entries" else {**row, **body}
+
+    def derive(self, entity: str, row: Record, body: Record, current: Record | None) -> None:
+        if entity == "time_entries" and current is None:
             row["timeInterval"]["duration"] = interval_duration(row["timeInterval"])
-        row = {"id": self.ids(kind, n), **{k: v for k, v in row.items() if k != "id"}}
-        self._check(entity, row)
-        insert(self.state.overlay, self.ids, entity, row)
-        return self._public(row)
 
-    def patch(self, entity: str, record_id: int, body: Record) -> Record:
-        entity = self._entity(entity)
-        body = {k: v for k, v in body.items() if k != "id"}
-        current = self._current(entity, record_id)
-        row = merge(current, body) if entity == "time_entries" else {**current, **body}
-        self._check(entity, row)
-        changed = {k: row[k] for k in body}
-        self.state.overlay.patch(entity, record_id, changed)
-        return self._public(self._current(entity, record_id))
-
-    def delete(self, entity: str, record_id: int) -> None:
-        entity = self._entity(entity)
-        self._current(entity, record_id)
-        self.state.overlay.delete(entity, record_id)
-
-    def _exists(self, entity: str, n: int) -> bool:
-        try:
-            self._current(entity, n)
-        except AdminError:
-            return False
-        return True
-
-    def _next(self, entity: str) -> int:
-        if entity == "time_entries":
-            return self.entries.next_id()
-        used = [self.ids.decode(r["id"]) or 0 for r in self.store.base(entity)]
-        return max([0, *used, *self.state.overlay.inserted.get(entity, {})]) + 1
-
-    @staticmethod
-    def _public(row: Record) -> Record:
+    def public(self, row: Record) -> Record:
         return {k: v for k, v in row.items() if not k.startswith("_") or k == "_membershipStatus"}

@@ -16,22 +16,19 @@ from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.admin import admin_routes
+from sandbox.admin import admin_routes, integer_id
+from sandbox.app import ApiError, Sandbox
 from sandbox.clockify import finance, listing, records, timeoff
 from sandbox.clockify.admin import ClockifyAdmin
 from sandbox.clockify.approvals import Approvals
 from sandbox.clockify.entries import TimeEntries, seconds_of
 from sandbox.clockify.ids import Ids, zone
 from sandbox.clockify.ledger import ledger
-from sandbox.clockify.reports import DetailedReport
-from sandbox.clockify.store import ENTITIES, Store
-from sandbox.clockify.wire import (
-    ApiError,
+from sandbox.clockify.params import (
     Params,
     access_denied,
     bad_request,
@@ -41,7 +38,10 @@ from sandbox.clockify.wire import (
     page_of,
     page_response,
 )
-from sandbox.common import ApiPipeline, RateWindow, SandboxOptions, SandboxState, org_for, relative_path
+from sandbox.clockify.reports import DetailedReport
+from sandbox.clockify.store import ENTITIES, Store
+from sandbox.common import RateWindow, SandboxOptions, relative_path
+from sandbox.listing import public
 from sandbox.org import Org
 
 Record = dict[str, Any]
@@ -74,15 +74,16 @@ class Call:
 Handler = Callable[[Call], Any]  # returns (body, last_page | None) or a Response
 
 
-class ClockifySandbox:
+class ClockifySandbox(Sandbox):
     """State, data views and routes of one Clockify sandbox app."""
+
+    limits = DEFAULT_LIMITS
 
     def __init__(
         self, options: SandboxOptions, org: Org | None = None, personal_workspace: bool = True
     ) -> None:
-        self.options = options
-        self.state = SandboxState.create(options, DEFAULT_LIMITS, org or org_for(options))
-        self.org = org = self.state.org
+        super().__init__(options, org)
+        org = self.org
         self.ids = ids = Ids(org.options.seed)
         self.ws = ws = ids("workspace", 1)
         self.personal = ids("workspace", 2) if personal_workspace else None
@@ -116,8 +117,6 @@ class ClockifySandbox:
                 worker.email, worker.id, ids("user", worker.id), False, frozenset({ws})
             )
         self.keys = {key: replace(p, key=key) for key, p in self.keys.items()}
-        denied = lambda r: access_denied().response  # noqa: E731  (reference §1: 403 "Access Denied")
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, denied)
         self.admin = ClockifyAdmin(self.state, self.store, self.entries, ids, ws, self.info)
 
     def _store_base(self, entity: str) -> list[Record]:
@@ -168,14 +167,21 @@ class ClockifySandbox:
             "workspaces": [{"id": w["id"], "name": w["name"], "plan": w["featureSubscriptionType"]}
                            for w in self.workspaces(next(iter(self.keys.values())))],
             "base_paths": {"api": "/api", "reports": "/reports"}, "id_prefix": self.ids.prefix,
-            "org": self.org.describe(), "rate_limit": self.options.rate_limit,
-            "rate_limits": {k: [[w.limit, w.seconds] for w in v] for k, v in self.state.limiter.buckets.items()},
+            "org": self.org.describe(), **self.state.limits_info(),
             "admin_entities": sorted(ENTITIES), "derived_entities": ["approval_requests", "reports", "workspaces"],
         }  # fmt: skip
 
     # -- cross-cutting --------------------------------------------------------------------------
     def error(self, request: Request, status: int, kind: str, message: str) -> Response:
         return error(status, message, status)
+
+    def forbidden(self, request: Request) -> Response:
+        return access_denied().response  # reference §1: 403 "Access Denied"
+
+    def unrouted(self, request: Request, status: int, detail: str) -> Response:
+        if status == 405:
+            return error(405, f"Request method '{request.method}' is not supported", 3000)
+        return error(status, f"No static resource {request.url.path.lstrip('/')}.", 3000)
 
     def authenticate(self, request: Request) -> Principal | Response:
         """Exactly one of X-Api-Key / X-Addon-Token; `Authorization: Bearer` is not a scheme here."""
@@ -201,22 +207,19 @@ class ClockifySandbox:
 
     def api(self, fn: Handler, methods: tuple[str, ...] = ("GET",)) -> Callable[..., Any]:
         async def handler(request: Request, principal: Principal) -> Response:
-            try:
-                if request.method not in methods:
-                    raise method_not_supported(request.method)
-                ws = request.path_params.get("ws", "")
-                if "ws" in request.path_params and ws not in principal.workspaces:
-                    raise access_denied()
-                body = None
-                if request.method == "POST":
-                    try:
-                        body = json.loads(await request.body() or b"{}")
-                    except ValueError:
-                        raise bad_request("Malformed JSON request body") from None
-                result = fn(Call(request, principal, ws, Params(request.query_params), body))
-                return result if isinstance(result, Response) else page_response(*result)
-            except ApiError as exc:
-                return exc.response
+            if request.method not in methods:
+                raise method_not_supported(request.method)
+            ws = request.path_params.get("ws", "")
+            if "ws" in request.path_params and ws not in principal.workspaces:
+                raise access_denied()
+            body = None
+            if request.method == "POST":
+                try:
+                    body = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    raise bad_request("Malformed JSON request body") from None
+            result = fn(Call(request, principal, ws, Params(request.query_params), body))
+            return result if isinstance(result, Response) else page_response(*result)
 
         return self.pipeline.wrap(handler)
 
@@ -281,7 +284,7 @@ class ClockifySandbox:
         rows = self.store.dims("expenses")
         if not c.principal.admin:
             rows = [r for r in rows if r.get("userId") == c.principal.user]
-        return finance.list_expenses([listing.public(r) for r in rows], c.ws, c.q)
+        return finance.list_expenses([public(r) for r in rows], c.ws, c.q)
 
     def _invoices(self, c: Call) -> Any:
         self._admin_only(c)
@@ -300,7 +303,7 @@ class ClockifySandbox:
         rows.sort(key=lambda r: (r["date"], r["id"]))
         page, size = c.q.paging()
         chunk, last = page_of(rows, page, size)
-        return [listing.public(r) for r in chunk], last
+        return [public(r) for r in chunk], last
 
     def _time_off_requests(self, c: Call) -> Any:
         body = c.body if isinstance(c.body, dict) else {}
@@ -378,35 +381,16 @@ class ClockifySandbox:
 
     def _admin_routes(self) -> list[BaseRoute]:
         """The shared admin API; record ids in paths may be our 24-hex ids (turned into integers)."""
-        routes = admin_routes(self.state, self.admin)
-        for i, route in enumerate(routes):
-            if isinstance(route, Route) and route.path == "/_admin/{entity}/{record_id}":
-                routes[i] = Route(route.path, self._hex_ids(route.endpoint), methods=["PATCH", "DELETE"])
-        return list(routes)
 
-    def _hex_ids(self, endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def wrapped(request: Request) -> Any:
-            n = self.ids.decode(request.path_params["record_id"])
-            if n is not None:
-                request.scope["path_params"]["record_id"] = str(n)
-            return await endpoint(request)
+        def path_id(text: str) -> int:
+            n = self.ids.decode(text)
+            return integer_id(text) if n is None else n
 
-        return wrapped
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 in Clockify's shape
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status == 405:
-        return error(405, f"Request method '{request.method}' is not supported", 3000)
-    return error(status, f"No static resource {request.url.path.lstrip('/')}.", 3000)
+        return list(admin_routes(self.state, self.admin, path_id=path_id))
 
 
 def create_app(
     options: SandboxOptions | None = None, org: Org | None = None, *, personal_workspace: bool = True
 ) -> Starlette:
     """The Clockify sandbox as a Starlette app; `app.state.sandbox` is the `ClockifySandbox`."""
-    sandbox = ClockifySandbox(options or SandboxOptions(), org, personal_workspace)
-    app = Starlette(routes=sandbox.routes(), exception_handlers={HTTPException: _http_error})
-    app.state.sandbox = sandbox
-    return app
+    return ClockifySandbox(options or SandboxOptions(), org, personal_workspace).app()

@@ -14,8 +14,8 @@ from typing import Any
 
 from sandbox.clockify.entries import TimeEntries, seconds_of
 from sandbox.clockify.ids import Ids, day_bounds_utc, duration, parse_instant, utc, zone
+from sandbox.clockify.params import Params, bad_request, page_of
 from sandbox.clockify.store import Store
-from sandbox.clockify.wire import Params, bad_request, page_of
 from sandbox.org import Org, day_ts, mix
 
 Record = dict[str, Any]

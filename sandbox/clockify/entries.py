@@ -26,6 +26,7 @@ from sandbox.clockify.ids import (
     parse_wall_clock,
     rate,
 )
+from sandbox.clockify.params import MAX_PAGE_SIZE, Params, bad_request
 from sandbox.clockify.records import (
     LOCATION_FIELD,
     WORKSPACE_RATE,
@@ -33,8 +34,8 @@ from sandbox.clockify.records import (
     task_number,
 )
 from sandbox.clockify.timeline import Item, Merged, Timeline
-from sandbox.clockify.wire import MAX_PAGE_SIZE, Params, bad_request
 from sandbox.common import RawJSON, SandboxState, dumps, iso_utc
+from sandbox.listing import public
 from sandbox.org import TimeEntry, day_ts, lump_sum_cells, mix
 
 Record = dict[str, Any]
@@ -80,7 +81,7 @@ class TimeEntries:
     def wire(self, item: Item) -> Record:
         """An entry in the regular API's shape (a copy for admin entries)."""
         if not isinstance(item, TimeEntry):
-            return {k: v for k, v in item.items() if not k.startswith("_")}
+            return public(item)
         e, ids = item, self.ids
         eid = ids("time_entry", e.id)
         project_id, hourly, billable_project = self._projects[e.project_id]
@@ -135,11 +136,7 @@ class TimeEntries:
         """Admin-inserted entries and edited generated ones (wire shape), with their start times."""
         overlay = self.state.overlay
         if self._extras[0] != overlay.version:
-            rows = list(overlay.inserted.get("time_entries", {}).values())
-            for entry_id, patch in overlay.patches.get("time_entries", {}).items():
-                base = self.org.entry_by_id(entry_id)
-                if base is not None:
-                    rows.append(merge(self.wire(base), patch))
+            rows = overlay.edited("time_entries", self.generated, merge)
             starts = {r["id"]: start_ts(r) for r in rows}
             self._extras = (overlay.version, rows, starts)
         return self._extras[1], self._extras[2]
@@ -148,19 +145,17 @@ class TimeEntries:
         touched = self.state.overlay.touched("time_entries")
         return [e for i in sorted(touched) if (e := self.org.entry_by_id(i)) is not None]
 
+    def generated(self, entry_id: int) -> Record | None:
+        """The wire record of a generated time entry, before admin edits."""
+        base = self.org.entry_by_id(entry_id)
+        return self.wire(base) if base is not None and base.kind == "time" else None
+
     def current(self, entry_id: int) -> Record | None:
         """The current wire record of an entry by integer id (admin edits applied), or None."""
-        overlay = self.state.overlay
-        row = overlay.inserted.get("time_entries", {}).get(entry_id)
-        if row is None and entry_id not in overlay.deleted.get("time_entries", set()):
-            base = self.org.entry_by_id(entry_id)
-            if base is not None and base.kind == "time":
-                row = merge(self.wire(base), overlay.patches.get("time_entries", {}).get(entry_id, {}))
-        return row
+        return self.state.overlay.current("time_entries", entry_id, self.generated, merge)
 
     def next_id(self) -> int:
-        inserted = self.state.overlay.inserted.get("time_entries", {})
-        return max([10_000_000 + self.org.entry_count, *inserted]) + 1
+        return self.state.overlay.next_id("time_entries", 10_000_000 + self.org.entry_count)
 
     # -- sequences ------------------------------------------------------------------------------
     def merged(self, ws: str, user_ids: set[int] | None, since: int, until: int, desc: bool) -> Merged:
@@ -271,7 +266,7 @@ class TimeEntries:
         projects = {p["id"]: public(p) for p in self.with_durations("projects", self.dims("projects"))}
         tasks = {t["id"]: public(t) for t in self.with_durations("tasks", self.dims("tasks"))}
         tags = {t["id"]: public(t) for t in self.dims("tags")}
-        users = {u["id"]: {k: v for k, v in u.items() if not k.startswith("_")} for u in self.dims("users")}
+        users = {u["id"]: public(u) for u in self.dims("users")}
         return [
             {
                 **r,
@@ -299,10 +294,6 @@ class TimeEntries:
 
     def start_of(self, item: Item) -> int:
         return item.start if isinstance(item, TimeEntry) else self.extras()[1][item["id"]]
-
-
-def public(row: Record | None) -> Record | None:
-    return None if row is None else {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 def start_ts(row: Record) -> int:

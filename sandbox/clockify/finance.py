@@ -17,8 +17,9 @@ import numpy as np
 
 from sandbox.clockify.ids import Ids, cents, utc
 from sandbox.clockify.ledger import ledger
+from sandbox.clockify.params import ApiError, Params, error, page_of
 from sandbox.clockify.records import CURRENCY, color
-from sandbox.clockify.wire import ApiError, Params, error, page_of
+from sandbox.listing import public
 from sandbox.org import Org, day_ts, lump_sum_cells, mix
 
 Record = dict[str, Any]
@@ -177,7 +178,7 @@ def list_invoices(rows: list[Record], q: Params) -> tuple[Record, bool]:
 
 
 def summary(invoice: Record) -> Record:
-    return {k: v for k, v in invoice.items() if not k.startswith("_")}
+    return public(invoice)
 
 
 def detail(invoice: Record) -> Record:

@@ -1,7 +1,9 @@
-"""List endpoints of the regular API over dimension records: filters, sorting, paging, envelopes.
+"""Clockify's list endpoints over dimension records: its filters, sort columns, paging and envelopes.
 
-Each handler returns (body, last_page) where last_page is None for the unpaged endpoints (workspaces,
-custom fields, holidays: PROBES found they ignore `page`/`page-size` and send no `Last-Page`).
+Each handler composes the shared engine (`sandbox.listing`: `order`, `numbered` pages via
+`params.page_of`) with the endpoint's own parameters, and returns (body, last_page) where last_page is
+None for the unpaged endpoints (workspaces, custom fields, holidays: PROBES found they ignore
+`page`/`page-size` and send no `Last-Page`).
 """
 
 from __future__ import annotations
@@ -13,18 +15,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sandbox.clockify.ids import parse_duration, parse_instant, parse_wall_clock
+from sandbox.clockify.params import ApiError, Params, bad_request, body_paging, error, name_matcher, page_of
 from sandbox.clockify.store import Store
 from sandbox.clockify.timeoff import occurrences
-from sandbox.clockify.wire import ApiError, Params, bad_request, body_paging, error, name_matcher, page_of
+from sandbox.listing import order, public
 
 Record = dict[str, Any]
 Result = tuple[Any, bool | None]
 ORDER = ("ASCENDING", "DESCENDING")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
-
-
-def public(row: Record) -> Record:
-    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
 def in_ws(rows: list[Record], ws: str) -> list[Record]:
@@ -36,8 +35,7 @@ def sort_rows(
 ) -> list[Record]:
     column = q.enum("sort-column", columns, default) or default
     desc = q.enum("sort-order", ORDER, "ASCENDING") == "DESCENDING"
-    key = columns[column]
-    return sorted(rows, key=lambda r: (key(r) is None, key(r), r["id"]), reverse=desc)
+    return order(rows, [(columns[column], desc), (lambda r: r["id"], desc)])
 
 
 def paged(rows: list[Record], q: Params, **limits: int) -> Result:

@@ -20,10 +20,10 @@ from sandbox.clockify.approvals import Approvals
 from sandbox.clockify.entries import TimeEntries, seconds_of, start_ts
 from sandbox.clockify.finance import invoice_number
 from sandbox.clockify.ids import Ids, parse_wall_clock, zone, zoned
+from sandbox.clockify.params import bad_request, body_paging
 from sandbox.clockify.report_rows import Names, RowEncoder, money
 from sandbox.clockify.store import Store
 from sandbox.clockify.timeline import Item
-from sandbox.clockify.wire import bad_request, body_paging
 from sandbox.common import RawJSON, dumps, iso_utc
 from sandbox.org import TimeEntry
 

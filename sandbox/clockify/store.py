@@ -1,4 +1,4 @@
-"""Dimension records of the Clockify sandbox with admin edits applied, cached per overlay version.
+"""Clockify's dimension records: the shared `GeneratedRecords` with its ids and denormalised fields.
 
 The shared `Overlay` keys records by integer id; Clockify's ids are 24-hex strings, so records are
 filed under the integer their id encodes (`Ids.decode`). Denormalised copies (a project's
@@ -8,11 +8,12 @@ current records on every read, so an admin rename shows everywhere, as it would 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.clockify.ids import Ids, duration
-from sandbox.common import Overlay
+from sandbox.listing import public
+from sandbox.store import GeneratedRecords, Overlay
 
 Record = dict[str, Any]
 # admin entity name -> id kind
@@ -26,58 +27,13 @@ ENTITIES = {
 }  # fmt: skip
 
 
-def apply(overlay: Overlay, ids: Ids, entity: str, records: Iterable[Record]) -> list[Record]:
-    """Generated records with edits and deletes applied (by decoded id), then the inserted ones."""
-    patches, deleted = overlay.patches.get(entity, {}), overlay.deleted.get(entity, set())
-    out = []
-    for r in records:
-        n = ids.decode(r["id"])
-        if n in deleted:
-            continue
-        out.append({**r, **patches[n]} if n in patches else r)
-    return out + list(overlay.inserted.get(entity, {}).values())
-
-
-def insert(overlay: Overlay, ids: Ids, entity: str, record: Record) -> None:
-    # `Overlay.insert` files records under int(record["id"]); ours are hex, so file by the decoded id
-    n = ids.decode(record["id"])
-    assert n is not None
-    overlay.inserted.setdefault(entity, {})[n] = record
-    overlay.version += 1
-
-
-class Store:
+class Store(GeneratedRecords):
     """Generated dimensions (built once per entity) and their current, refreshed view."""
 
     def __init__(self, overlay: Overlay, ids: Ids, builders: dict[str, Callable[[], list[Record]]]) -> None:
-        self.overlay, self.ids, self.builders = overlay, ids, builders
-        self._base: dict[str, list[Record]] = {}
-        self._dims: dict[str, tuple[int, list[Record]]] = {}
-        self._index: dict[str, tuple[int, dict[str, Record]]] = {}
+        super().__init__(overlay, lambda entity: builders[entity](), self.refresh, ids.decode)
+        self.ids = ids
         self.durations: Callable[[], tuple[dict[str, int], dict[str, int]]] = lambda: ({}, {})
-
-    def base(self, entity: str) -> list[Record]:
-        if entity not in self._base:
-            self._base[entity] = self.builders[entity]()
-        return self._base[entity]
-
-    def dims(self, entity: str) -> list[Record]:
-        version = self.overlay.version
-        cached = self._dims.get(entity)
-        if cached is None or cached[0] != version:
-            rows = apply(self.overlay, self.ids, entity, self.base(entity))
-            cached = self._dims[entity] = (version, self.refresh(entity, rows))
-        return cached[1]
-
-    def by_id(self, entity: str) -> dict[str, Record]:
-        version = self.overlay.version
-        cached = self._index.get(entity)
-        if cached is None or cached[0] != version:
-            cached = self._index[entity] = (version, {r["id"]: r for r in self.dims(entity)})
-        return cached[1]
-
-    def get(self, entity: str, record_id: str | None) -> Record | None:
-        return None if record_id is None else self.by_id(entity).get(record_id)
 
     # -- denormalised fields --------------------------------------------------------------------
     def refresh(self, entity: str, rows: list[Record]) -> list[Record]:
@@ -114,7 +70,7 @@ class Store:
         r["project"] = self.project_ref(project.get("id")) or (project or None)
         category = self.get("expense_categories", (r.get("category") or {}).get("id"))
         if category is not None:
-            r["category"] = {k: v for k, v in category.items() if not k.startswith("_")}
+            r["category"] = public(category)
         return r
 
     def _fix_scheduling_assignments(self, r: Record) -> Record:

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.admin import admin_routes
+from sandbox.app import ApiError, Sandbox
 from sandbox.clockodo import records
 from sandbox.clockodo.admin import ClockodoAdmin
 from sandbox.clockodo.entries import Entries
@@ -31,11 +30,12 @@ from sandbox.clockodo.listing import (
     trim,
     users_nonbusiness_days,
 )
-from sandbox.clockodo.params import ApiError, Query, general_error, simple_error
+from sandbox.clockodo.params import Query, general_error, simple_error
 from sandbox.clockodo.reports import UserReports, work_times
-from sandbox.common import JSON, ApiPipeline, RateWindow, SandboxOptions, SandboxState, org_for
+from sandbox.common import JSON, RateWindow, SandboxOptions
 from sandbox.common import relative_path as rel_path
 from sandbox.org import Org
+from sandbox.store import GeneratedRecords
 
 Record = dict[str, Any]
 Endpoint = Callable[[Request, Query, "Principal"], Any]  # returns a JSON-able payload or RawJSON
@@ -76,15 +76,20 @@ def style_for(path: str) -> str:
     return "simple" if path.startswith(SIMPLE_PREFIXES) else "general"
 
 
-class ClockodoSandbox:
+def by_id(entity: str, rows: list[Record]) -> list[Record]:
+    return sorted(rows, key=lambda r: r["id"])
+
+
+class ClockodoSandbox(Sandbox):
     """State, data views and routes of one Clockodo sandbox app."""
 
+    limits = DEFAULT_LIMITS
+
     def __init__(self, options: SandboxOptions, org: Org | None = None) -> None:
-        self.options = options
-        self.state = SandboxState.create(options, DEFAULT_LIMITS, org or org_for(options))
-        self.org = self.state.org
-        self._base: dict[str, list[Record]] = {}
-        self._dims: dict[str, tuple[int, list[Record]]] = {}
+        super().__init__(options, org)
+        # generated records, listed by id, with admin edits applied
+        self.records = GeneratedRecords(self.state.overlay, lambda e: records.BUILDERS[e](self.org), by_id)
+        self.base, self.dims = self.records.base, self.records.dims
         self.entries = Entries(self.state, self.dims)
         self.reports = UserReports(self.state, self.entries, self.dims)
         owner = self.org.people[0]
@@ -97,24 +102,7 @@ class ClockodoSandbox:
                 worker.email, worker.id, False
             )
         self.credentials = {(u, k): replace(p, key=k) for (u, k), p in self.credentials.items()}
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, self.forbidden)
-        self.admin = ClockodoAdmin(self.state, self.entries, self.dims, self.base, self.info)
-
-    # -- data -----------------------------------------------------------------------------------
-    def base(self, entity: str) -> list[Record]:
-        """Generated records of an entity (built once; the org never changes)."""
-        if entity not in self._base:
-            self._base[entity] = records.BUILDERS[entity](self.org)
-        return self._base[entity]
-
-    def dims(self, entity: str) -> list[Record]:
-        """Records with admin edits applied, by id; cached until the overlay changes."""
-        version = self.state.overlay.version
-        cached = self._dims.get(entity)
-        if cached is None or cached[0] != version:
-            rows = sorted(self.state.overlay.apply(entity, self.base(entity)), key=lambda r: r["id"])
-            cached = self._dims[entity] = (version, rows)
-        return cached[1]
+        self.admin = ClockodoAdmin(self.state, self.records, self.info, self.entries)
 
     def info(self) -> Record:
         worker = next((c for c in self.credentials.items() if not c[1].full_rights), None)
@@ -127,10 +115,7 @@ class ClockodoSandbox:
                 "external_application": "couplet;dev@couplet.dev",
             },
             "org": self.org.describe(),
-            "rate_limit": self.options.rate_limit,
-            "rate_limits": {
-                k: [[w.limit, w.seconds] for w in v] for k, v in self.state.limiter.buckets.items()
-            },
+            **self.state.limits_info(),
             "admin_entities": sorted([*records.BUILDERS, "entries"]),
             "derived_entities": ["customers_projects", "user_reports", "work_times"],
         }
@@ -179,12 +164,13 @@ class ClockodoSandbox:
             return ["global", "entries_enhanced"]
         return ["global"]
 
+    def unrouted(self, request: Request, status: int, detail: str) -> Response:
+        kind = {404: "RouteNotFound", 405: "MethodNotAllowed"}.get(status, "Error")
+        return general_error(status, kind, detail or kind)
+
     def api(self, fn: Endpoint, style: str) -> Callable[..., Any]:
         async def handler(request: Request, principal: Principal) -> Response:
-            try:
-                return JSON(fn(request, Query(request.query_params.multi_items(), style), principal))
-            except ApiError as exc:
-                return exc.response
+            return JSON(fn(request, Query(request.query_params.multi_items(), style), principal))
 
         return self.pipeline.wrap(handler)
 
@@ -192,7 +178,7 @@ class ClockodoSandbox:
     def _single(self, entity: str, envelope: str = "data") -> Endpoint:
         def handler(request: Request, q: Query, p: Principal) -> Record:
             rid = request.path_params["id"]
-            row = next((r for r in self.dims(entity) if r["id"] == rid), None)
+            row = self.records.get(entity, rid)
             own = next((li.own_only for li in LISTINGS if li.entity == entity), False)
             if row is None or (own and not p.full_rights and row.get("users_id") != p.user_id):
                 if style_for(rel_path(request)) == "simple":
@@ -206,7 +192,7 @@ class ClockodoSandbox:
         return lambda request, q, p: list_records(listing, q, p, self.dims)
 
     def _me(self, request: Request, q: Query, p: Principal) -> Record:
-        me = next((r for r in self.dims("users") if r["id"] == p.user_id), None)
+        me = self.records.get("users", p.user_id)
         if me is None:
             raise ApiError(general_error(404, "ResourceNotFound", "User not found"))
         return {"data": trim("users", me, p)}
@@ -222,7 +208,7 @@ class ClockodoSandbox:
 
     def _access(self, request: Request, q: Query, p: Principal) -> Record:
         uid = request.path_params["users_id"]
-        if uid not in {u["id"] for u in self.dims("users")}:
+        if self.records.get("users", uid) is None:
             raise ApiError(general_error(404, "ResourceNotFound", f"User {uid} not found"))
         if not p.full_rights and uid != p.user_id:
             raise ApiError(general_error(403, "InsufficientRights", "Insufficient access rights"))
@@ -277,16 +263,4 @@ class ClockodoSandbox:
         return routes
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 (no route, wrong method) in Clockodo's general error shape
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    kind = {404: "RouteNotFound", 405: "MethodNotAllowed"}.get(status, "Error")
-    return general_error(status, kind, str(getattr(exc, "detail", "")) or kind)
-
-
-def create_app(options: SandboxOptions | None = None, org: Org | None = None) -> Starlette:
-    """The Clockodo sandbox as a Starlette app; `app.state.sandbox` is the `ClockodoSandbox`."""
-    sandbox = ClockodoSandbox(options or SandboxOptions(), org)
-    app = Starlette(routes=sandbox.routes(), exception_handlers={HTTPException: _http_error})
-    app.state.sandbox = sandbox
-    return app
+create_app = ClockodoSandbox.create_app

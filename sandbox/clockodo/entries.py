@@ -213,11 +213,7 @@ class Entries:
         """Admin-inserted entries and edited generated ones, as full wire records."""
         overlay = self.state.overlay
         if self._extras_version != overlay.version:
-            rows = list(overlay.inserted.get("entries", {}).values())
-            for entry_id, patch in overlay.patches.get("entries", {}).items():
-                base = self.org.entry_by_id(entry_id)
-                if base is not None:
-                    rows.append({**self.render(base, with_text=True), **patch})
+            rows = overlay.edited("entries", self.generated)
             rows.sort(key=lambda r: (r.get("time_since") or "", r["id"]))
             self._extras, self._extras_version = rows, overlay.version
             self._by_user_day = {}
@@ -340,22 +336,20 @@ class Entries:
                 return False
         return True
 
-    def overlay_or_generated(self, entry_id: int) -> Record | None:
+    def generated(self, entry_id: int) -> Record | None:
+        """The full wire record of a generated entry, before admin edits."""
+        base = self.org.entry_by_id(entry_id)
+        return None if base is None else self.render(base, with_text=True)
+
+    def current(self, entry_id: int) -> Record | None:
         """The current full wire record of an entry (admin edits applied), or None."""
-        overlay = self.state.overlay
-        row = overlay.inserted.get("entries", {}).get(entry_id)
-        if row is None and entry_id not in overlay.deleted.get("entries", set()):
-            base = self.org.entry_by_id(entry_id)
-            if base is not None:
-                row = {**self.render(base, True), **overlay.patches.get("entries", {}).get(entry_id, {})}
-        return row
+        return self.state.overlay.current("entries", entry_id, self.generated)
 
     def get(self, entry_id: int, principal: Any, enhanced: bool) -> Record:
-        row = self.overlay_or_generated(entry_id)
+        row = self.current(entry_id)
         if row is None or (not principal.full_rights and row.get("users_id") != principal.user_id):
             raise ApiError(simple_error(404, f"Entry {entry_id} not found"))
         return self.finish(row, enhanced, principal.full_rights, self.names() if enhanced else None)
 
     def next_id(self) -> int:
-        inserted = self.state.overlay.inserted.get("entries", {})
-        return max([ENTRY_BASE + self.org.entry_count, *inserted]) + 1
+        return self.state.overlay.next_id("entries", ENTRY_BASE + self.org.entry_count)

@@ -1,7 +1,10 @@
-"""The master-data list endpoints as data: path, envelope, paging, filters, sort keys, rights.
+"""Clockodo's master-data list endpoints as data: path, envelope, paging, filters, sort keys, rights.
 
-One generic handler (`list_records`) serves every entry of `LISTINGS`; filters are declared as
-(parameter, group, field, kind) rows so each endpoint's accepted parameters can be read in one place.
+Each endpoint is a `Listing` (the shared declaration plus Clockodo's page-size maximum, sort keys and
+error style); `list_records` serves every one with the shared engine (`sandbox.listing`): the
+`Filter` rows become predicates by their kind (how Clockodo reads `filter[...]` parameters is
+`params.Query`), rows are sorted by `sort[]`, then paged by `page`/`items_per_page` into a `paging`
+object.
 """
 
 from __future__ import annotations
@@ -11,61 +14,64 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sandbox import listing
 from sandbox.clockodo.params import Query, paging
 from sandbox.clockodo.records import RESTRICTED
+from sandbox.listing import Filter, numbered, order, predicates, public, select
 from sandbox.orgdata import easter
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
-ACTIVE = ("active", "filter", "active", "bool")
 
 
-def fulltext(*fields: str) -> tuple[str, str, tuple[str, ...], str]:
-    return ("fulltext", "filter", fields, "text")
+def filt(name: str, kind: str, field: Any = None) -> Filter:
+    """A `filter[name]` parameter."""
+    return Filter(name, kind, field, "filter")
 
 
-@dataclass(frozen=True)
-class Listing:
+def fulltext(*fields: str) -> Filter:
+    return filt("fulltext", "text", fields)
+
+
+ACTIVE = filt("active", "bool", "active")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listing(listing.Listing):
     """One list endpoint. `max_per_page=None` means the endpoint is not paged."""
 
-    entity: str
-    path: str
-    envelope: str = "data"
     max_per_page: int | None = None
-    filters: tuple[tuple[str, str | None, Any, str], ...] = ()
     sort: frozenset[str] = frozenset()
-    own_only: bool = False  # the worker key sees only its own rows
-    style: str = "general"
+    style: str = "general"  # the error shape of `params`
 
 
 SORT_BASIC = frozenset({"active", "id", "name"})
 LISTINGS = (
     Listing("projects", "/v4/projects", max_per_page=5000, sort=SORT_BASIC, filters=(
-        ACTIVE, ("completed", "filter", "completed", "bool"), ("customers_id", "filter", "customers_id", "ints"),
+        ACTIVE, filt("completed", "bool", "completed"), filt("customers_id", "ints", "customers_id"),
         fulltext("name", "number"))),
     Listing("customers", "/v3/customers", max_per_page=5000, sort=SORT_BASIC,
             filters=(ACTIVE, fulltext("name", "number"))),
     Listing("users", "/v3/users", max_per_page=1000,
             sort=frozenset({"active", "id", "name", "number", "role", "teams_name"}), filters=(
-        ACTIVE, fulltext("name", "number", "email"), ("teams_id", "filter", "teams_id", "nullable_ints"))),
+        ACTIVE, fulltext("name", "number", "email"), filt("teams_id", "nullable_ints", "teams_id"))),
     Listing("teams", "/v3/teams", max_per_page=1000, sort=frozenset({"id", "name"}), filters=(fulltext("name"),)),
     Listing("services", "/v4/services", max_per_page=5000, sort=SORT_BASIC,
             filters=(ACTIVE, fulltext("name", "number"))),
     Listing("lumpsum_services", "/v4/lumpSumServices", max_per_page=5000, sort=SORT_BASIC,
             filters=(ACTIVE, fulltext("name", "number"))),
     Listing("absences", "/v4/absences", filters=(
-        ("year", "filter", None, "absence_year"), ("users_id", "filter", "users_id", "ints"),
-        ("teams_id", "filter", None, "absence_teams"), ("status", "filter", "status", "ints"),
-        ("type", "filter", "type", "ints"), ("users_active", "filter", None, "users_active"))),
+        filt("year", "absence_year"), filt("users_id", "ints", "users_id"), filt("teams_id", "absence_teams"),
+        filt("status", "ints", "status"), filt("type", "ints", "type"), filt("users_active", "users_active"))),
     Listing("target_hours", "/targethours", envelope="targethours", own_only=True, style="simple",
-            filters=(("users_id", None, "users_id", "ints"),)),
+            filters=(Filter("users_id", "ints", "users_id"),)),
     Listing("overtime_carries", "/v3/overtimeCarry", own_only=True,
-            filters=(("users_id", None, "users_id", "ints"), ("year", None, "year", "ints"))),
+            filters=(Filter("users_id", "ints", "users_id"), Filter("year", "ints", "year"))),
     Listing("holidays_quota", "/v2/holidaysQuota", own_only=True, filters=(
-        ("users_id", None, "users_id", "ints"), ("users_id", "filter", "users_id", "ints"),
-        ("year", None, None, "quota_year"), ("year", "filter", None, "quota_year"))),
+        Filter("users_id", "ints", "users_id"), filt("users_id", "ints", "users_id"),
+        Filter("year", "quota_year"), filt("year", "quota_year"))),
     Listing("holidays_carries", "/v3/holidaysCarry", own_only=True,
-            filters=(("users_id", None, "users_id", "ints"), ("year", None, "year", "ints"))),
+            filters=(Filter("users_id", "ints", "users_id"), Filter("year", "ints", "year"))),
     Listing("surcharges", "/v2/surchargeModels"),
 )  # fmt: skip
 
@@ -77,16 +83,9 @@ def _year(q: Query, name: str, group: str | None) -> int | None:
     return year
 
 
-def predicates(listing: Listing, q: Query, dims: Callable[[str], list[Record]]) -> list[Predicate]:
-    """The filters a request asks for, as predicates on wire records; bad values raise 400."""
-    out = [p for spec in listing.filters if (p := _predicate(q, dims, *spec)) is not None]
-    return out
-
-
-def _predicate(
-    q: Query, dims: Callable[[str], list[Record]], name: str, group: str | None, field: Any, kind: str
-) -> Predicate | None:
+def _predicate(q: Query, dims: Callable[[str], list[Record]], f: Filter) -> Predicate | None:
     # one closure per filter kind; each call has its own scope, so nothing leaks between filters
+    name, group, field, kind = f.param, f.group, f.field, f.kind
     if kind == "bool":
         flag = q.flag(name, group)
         return None if flag is None else lambda r: bool(r.get(field)) == flag
@@ -123,16 +122,13 @@ def sort_rows(
     rows: list[Record], keys: list[tuple[str, bool]], dims: Callable[[str], list[Record]]
 ) -> list[Record]:
     teams = {t["id"]: t["name"] for t in dims("teams")} if any(k == "teams_name" for k, _ in keys) else {}
-    for key, desc in reversed(keys):  # stable sorts, last key first
-        if key == "teams_name":
-            rows = sorted(rows, key=lambda r: teams.get(r.get("teams_id")) or "", reverse=desc)
-        else:
-            rows = sorted(rows, key=_sort_key(key), reverse=desc)
-    return rows
 
+    def key(name: str) -> Callable[[Record], Any]:
+        if name == "teams_name":
+            return lambda r: teams.get(r.get("teams_id")) or ""
+        return lambda r: r.get(name)
 
-def _sort_key(key: str) -> Callable[[Record], tuple[bool, Any]]:
-    return lambda r: (r.get(key) is None, r.get(key))
+    return order(rows, [(key(name), desc) for name, desc in keys])
 
 
 def trim(entity: str, row: Record, principal: Any) -> Record:
@@ -150,17 +146,15 @@ def list_records(listing: Listing, q: Query, principal: Any, dims: Callable[[str
     rows = dims(listing.entity)
     if listing.own_only and not principal.full_rights:
         rows = [r for r in rows if r.get("users_id") == principal.user_id]
-    preds = predicates(listing, q, dims)
-    rows = [r for r in rows if all(p(r) for p in preds)]
+    rows = select(rows, predicates(listing.filters, lambda f: _predicate(q, dims, f)))
     if listing.sort and (keys := q.sort_keys(set(listing.sort))):
         rows = sort_rows(rows, keys, dims)
     if listing.max_per_page is None:
         return {listing.envelope: [trim(listing.entity, r, principal) for r in rows]}
-    page, per_page = q.paging(listing.max_per_page)
-    chunk = rows[(page - 1) * per_page : page * per_page]
+    page = numbered(rows, *q.paging(listing.max_per_page))
     return {
-        "paging": paging(len(rows), page, per_page),
-        listing.envelope: [trim(listing.entity, r, principal) for r in chunk],
+        "paging": paging(page.total, page.number, page.size),
+        listing.envelope: [trim(listing.entity, r, principal) for r in page.rows],
     }
 
 
@@ -182,9 +176,7 @@ def nonbusiness_days(q: Query, definitions: list[Record], anchor: date) -> Recor
         except (KeyError, TypeError, ValueError):  # e.g. 29 February in a common year
             continue
         if groups is None or d.get("nonbusiness_group_id") in groups:
-            out.append(
-                {**{k: v for k, v in d.items() if not k.startswith("_")}, "evaluated_date": when.isoformat()}
-            )
+            out.append({**public(d), "evaluated_date": when.isoformat()})
     return {"data": sorted(out, key=lambda r: (r["evaluated_date"], r["id"]))}
 
 
@@ -193,8 +185,5 @@ def users_nonbusiness_days(q: Query, definitions: list[Record], users: list[Reco
     days = nonbusiness_days(q, definitions, anchor)["data"]
     wanted = q.ints("users_id", "filter")
     rows = [{"users_id": u["id"], "days": days} for u in users if wanted is None or u["id"] in wanted]
-    page, per_page = q.paging(100)
-    return {
-        "paging": paging(len(rows), page, per_page),
-        "data": rows[(page - 1) * per_page : page * per_page],
-    }
+    page = numbered(rows, *q.paging(100))
+    return {"paging": paging(page.total, page.number, page.size), "data": page.rows}

@@ -4,7 +4,7 @@ Clockodo reads `filter[users_id]=1`, `filter[users_id][]=1&filter[users_id][]=2`
 (`filter[users_id]=1,2`) alike, and silently ignores parameters it does not know. Validation errors
 come back in the endpoint's own shape: "simple" (`{"error": {"message", "fields"}}`, used by entries,
 work times and the unversioned v1 endpoints) or "general" (`{"errors": [{"type", "message", "details",
-"path"}]}`, the v2+ endpoints).
+"path"}]}`, the v2+ endpoints). Both are raised as `ApiError`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from sandbox.app import ApiError
 from sandbox.common import JSON
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -32,14 +33,6 @@ def simple_error(status: int, message: str, fields: list[str] | None = None) -> 
     if fields is not None:
         body["fields"] = fields
     return JSON({"error": body}, status)
-
-
-class ApiError(Exception):
-    """Raised inside a handler; the app turns it into `response`."""
-
-    def __init__(self, response: JSON) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 def paging(total: int, page: int, per_page: int) -> dict[str, int]:

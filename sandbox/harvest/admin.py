@@ -1,6 +1,6 @@
 """Admin inserts, edits and deletes for the Harvest sandbox (`/_admin/{entity}`), on the overlay.
 
-Bodies use Harvest's wire shape, plus conveniences: `user_id`, `client_id`, `project_id`, `task_id`
+Harvest's facts for the shared `RecordAdmin`. Bodies use Harvest's wire shape, plus conveniences: `user_id`, `client_id`, `project_id`, `task_id`
 and `expense_category_id` become the nested `{id, name...}` objects (a time entry's or expense's
 client follows its project), and `invoice_id` / `estimate_id` / `user_id` name the parent of
 payments, messages and rates. Every insert or edit sets `updated_at` to now (strictly later than
@@ -11,12 +11,11 @@ partial: missing fields come from a neutral template, ids are assigned when abse
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.admin import writable_entity
-from sandbox.common import AdminError, SandboxState, iso_utc
+from sandbox.admin import RecordAdmin
+from sandbox.common import AdminError, iso_utc
 from sandbox.harvest.entries import TimeEntries, parse_iso
 from sandbox.harvest.expenses import nested_user_assignment
 from sandbox.harvest.records import ref
@@ -47,17 +46,6 @@ DEFAULTS: dict[str, Record] = {
 }  # fmt: skip
 
 
-def _blank(value: Any) -> Any:
-    """A neutral value of the same JSON type, so an inserted record keeps every field of the shape."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return type(value)(0)
-    if isinstance(value, list):
-        return []
-    return None
-
-
 def now_after(previous: Any) -> str:
     """Now, or one second after `previous` if that is later (generated data may lie ahead)."""
     now = int(datetime.now(UTC).timestamp())
@@ -65,41 +53,36 @@ def now_after(previous: Any) -> str:
     return iso_utc(max(now, before + 1 if before is not None else now))
 
 
-class HarvestAdmin:
+class HarvestAdmin(RecordAdmin):
     """The `AdminBackend` of the Harvest app."""
 
-    def __init__(self, state: SandboxState, entries: TimeEntries, dims: Callable[[str], list[Record]],
-                 base: Callable[[str], list[Record]], info: Callable[[], Record]) -> None:  # fmt: skip
-        self.state, self.entries, self.dims, self.base, self._info = state, entries, dims, base, info
+    required, defaults, derived = REQUIRED, DEFAULTS, DERIVED
+    entries_entity = "time_entries"
+    entries: TimeEntries
 
-    def info(self) -> Record:
-        return self._info()
+    def insert(self, entity: str, body: Record) -> Record:
+        if self.writable(entity) == "company":
+            raise AdminError(400, "the company is a single record: PATCH /_admin/company/{account_id}")
+        return super().insert(entity, body)
 
-    def _entity(self, entity: str) -> str:
-        return writable_entity(entity, REQUIRED, DERIVED)
+    def delete(self, entity: str, record_id: int) -> None:
+        if self.writable(entity) == "company":
+            raise AdminError(400, "the company cannot be deleted")
+        super().delete(entity, record_id)
 
-    def _current(self, entity: str, record_id: int) -> Record:
-        if entity == "time_entries":
-            row = self.entries.current(record_id)
-        else:
-            row = next((r for r in self.dims(entity) if r["id"] == record_id), None)
-        if row is None:
-            raise AdminError(404, f"{entity} {record_id} not found")
-        return row
-
-    def _resolve(self, entity: str, body: Record, row: Record) -> Record:
+    def resolve(self, entity: str, body: Record, row: Record) -> Record:
         """Turn the `*_id` conveniences of a body into the nested objects of the wire shape."""
         body = dict(body)
         if entity in PARENT_KEYS and (key := PARENT_KEYS[entity][0]) in body:
             parent = body.pop(key)
-            if parent not in {r["id"] for r in self.dims(PARENT_KEYS[entity][1])}:
+            if not self.exists(PARENT_KEYS[entity][1], parent):
                 raise AdminError(400, f"{key}={parent!r} does not exist")
             body["_parent_id"] = parent
         for name, target in NESTED.items():
             if f"{name}_id" not in body:
                 continue
             value = body.pop(f"{name}_id")
-            found = next((r for r in self.dims(target) if r["id"] == value), None)
+            found = self.records.get(target, value)
             if found is None:
                 raise AdminError(400, f"{name}_id={value!r} does not exist in {target}")
             current = row.get(name)
@@ -109,11 +92,24 @@ class HarvestAdmin:
                 nested["name"] = f"{found['first_name']} {found['last_name']}".strip()
             body[name] = nested
             if name == "project" and entity in ("time_entries", "expenses"):
-                client = next(c for c in self.dims("clients") if c["id"] == found["client"]["id"])
+                client = self.records.get("clients", found["client"]["id"])
+                if client is None:
+                    raise AdminError(400, f"the client of project {value!r} does not exist")
                 body["client"] = ref(client, "id", "name", "currency")
         return body
 
-    def _derive(self, entity: str, row: Record, body: Record, inserting: bool = False) -> None:
+    def derive(self, entity: str, row: Record, body: Record, current: Record | None) -> None:
+        """Time entries' fields that follow from others, then the stamps: `created_at`/`updated_at`
+        of an insert, a strictly later `updated_at` on an edit (unless the body sets them)."""
+        self._derive(entity, row, body, current is None)
+        if current is None:
+            stamp = now_after(None)
+            row["created_at"] = body.get("created_at") or stamp
+            row["updated_at"] = body.get("updated_at") or stamp
+        elif "updated_at" in current and "updated_at" not in body:
+            row["updated_at"] = now_after(current.get("updated_at"))
+
+    def _derive(self, entity: str, row: Record, body: Record, inserting: bool) -> None:
         """Fields of a time entry that follow from others (unless the body sets them)."""
         if entity != "time_entries":
             return
@@ -127,18 +123,18 @@ class HarvestAdmin:
                 row["hours_without_timer"] = row["hours"]
         user, project, task = (row.get(k) or {} for k in ("user", "project", "task"))
         if {"user", "project"} & set(body):
-            ua = next((r for r in self.dims("user_assignments")
+            ua = next((r for r in self.records.dims("user_assignments")
                        if r["user"]["id"] == user.get("id") and r["project"]["id"] == project.get("id")), None)  # fmt: skip
             row["user_assignment"] = nested_user_assignment(ua) if ua else None
         if {"project", "task"} & set(body):
-            ta = next((r for r in self.dims("task_assignments")
+            ta = next((r for r in self.records.dims("task_assignments")
                        if r["project"]["id"] == project.get("id") and r["task"]["id"] == task.get("id")), None)  # fmt: skip
             keys = ("id", "billable", "is_active", "created_at", "updated_at", "hourly_rate", "budget")
             row["task_assignment"] = ref(ta, *keys) if ta else None
             if inserting and ta is not None and "billable" not in body:
                 row["billable"] = bool(ta["billable"])
         if inserting:
-            users = {u["id"]: u for u in self.dims("users")}
+            users = {u["id"]: u for u in self.records.dims("users")}
             row.setdefault("cost_rate", None)
             if "cost_rate" not in body:
                 row["cost_rate"] = users.get(user.get("id"), {}).get("cost_rate")
@@ -150,13 +146,13 @@ class HarvestAdmin:
         if "is_billed" in body or "is_closed" in body:
             row["is_locked"] = bool(row.get("is_billed") or row.get("is_closed"))
 
-    def _template(self, entity: str) -> Record:
+    def sample(self, entity: str) -> Record:
         if entity == "time_entries":
-            sample = self.entries.render(self._any_entry())
-        else:
-            sample = (self.base(entity) or [{}])[0]
-        row = {k: _blank(v) for k, v in sample.items() if not k.startswith("_")}
-        row |= DEFAULTS.get(entity, {})
+            return self.entries.render(self._any_entry())
+        return super().sample(entity)
+
+    def template(self, entity: str, body: Record) -> Record:
+        row = super().template(entity, body)
         if entity == "time_entries":
             row |= {"hours": 1.0, "rounded_hours": 1.0, "hours_without_timer": 1.0, "started_time": None,
                     "ended_time": None, "locked_reason": None, "billable_rate": None}  # fmt: skip
@@ -167,65 +163,10 @@ class HarvestAdmin:
         return next(e for d in range(org.days - 1, -1, -1) for u in range(len(org.people))
                     for e in self.entries.ledger.time_entries(d, u))  # fmt: skip
 
-    def insert(self, entity: str, body: Record) -> Record:
-        entity = self._entity(entity)
-        if entity == "company":
-            raise AdminError(400, "the company is a single record: PATCH /_admin/company/{account_id}")
-        row = self._template(entity)
-        body = self._resolve(entity, body, row)
-        row |= body
-        self._derive(entity, row, body, inserting=True)
-        row.pop("id", None)  # the template's id is a blanked 0: only the body may choose one
-        record_id = int(body["id"]) if body.get("id") is not None else self._next_id(entity)
-        if self._exists(entity, record_id):
-            raise AdminError(409, f"{entity} {record_id} already exists")
-        stamp = now_after(None)
-        row["created_at"] = body.get("created_at") or stamp
-        row["updated_at"] = body.get("updated_at") or stamp
-        self._check(entity, row)
-        self.state.overlay.insert(entity, {"id": record_id, **{k: v for k, v in row.items() if k != "id"}})
-        return self._public(self._current(entity, record_id))
+    def missing(self, entity: str, row: Record) -> list[str]:
+        missing = [k for k in self.required[entity] if row.get(k) in (None, "")]
+        return [f"{k}_id" if k in NESTED else "invoice_id/estimate_id/user_id" if k == "_parent_id" else k
+                for k in missing]  # fmt: skip
 
-    def patch(self, entity: str, record_id: int, body: Record) -> Record:
-        entity = self._entity(entity)
-        current = self._current(entity, record_id)
-        body = self._resolve(entity, {k: v for k, v in body.items() if k != "id"}, current)
-        row = {**current, **body}
-        self._derive(entity, row, body)
-        if "updated_at" in current and "updated_at" not in body:
-            row["updated_at"] = now_after(current.get("updated_at"))
-        self._check(entity, row)
-        changed = {k: v for k, v in row.items() if k not in current or current[k] != v or k in body}
-        self.state.overlay.patch(entity, record_id, changed)
-        return self._public(self._current(entity, record_id))
-
-    def delete(self, entity: str, record_id: int) -> None:
-        entity = self._entity(entity)
-        if entity == "company":
-            raise AdminError(400, "the company cannot be deleted")
-        self._current(entity, record_id)
-        self.state.overlay.delete(entity, record_id)
-
-    def _check(self, entity: str, row: Record) -> None:
-        missing = [k for k in REQUIRED[entity] if row.get(k) in (None, "")]
-        if missing:
-            hint = [f"{k}_id" if k in NESTED else "invoice_id/estimate_id/user_id" if k == "_parent_id" else k
-                    for k in missing]  # fmt: skip
-            raise AdminError(400, f"{entity} needs {hint}")
-
-    @staticmethod
-    def _public(row: Record) -> Record:
-        return {k: v for k, v in row.items() if not k.startswith("_")}
-
-    def _exists(self, entity: str, record_id: int) -> bool:
-        try:
-            self._current(entity, record_id)
-        except AdminError:
-            return False
-        return True
-
-    def _next_id(self, entity: str) -> int:
-        if entity == "time_entries":
-            return self.entries.next_id()
-        ids = [r["id"] for r in self.base(entity)] + list(self.state.overlay.inserted.get(entity, {}))
-        return max(ids, default=0) + 1
+    def inserted(self, entity: str, record_id: int, row: Record) -> Record:
+        return self.public(self.existing(entity, record_id))

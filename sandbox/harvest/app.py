@@ -11,14 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sandbox.admin import admin_routes
-from sandbox.common import JSON, ApiPipeline, RateWindow, SandboxOptions, SandboxState, org_for
+from sandbox.app import ApiError, Sandbox
+from sandbox.common import JSON, RateWindow, SandboxOptions
 from sandbox.common import relative_path as rel_path
 from sandbox.harvest import records
 from sandbox.harvest.admin import HarvestAdmin
@@ -26,10 +25,12 @@ from sandbox.harvest.billing import Billing
 from sandbox.harvest.entries import TimeEntries, parse_iso
 from sandbox.harvest.expenses import expenses
 from sandbox.harvest.ledger import ledger_for
-from sandbox.harvest.listing import LISTINGS, PARENTS, Listing, list_records, public, sort_key
-from sandbox.harvest.params import AUTH_ERROR, ApiError, Query, envelope, error, not_found, page_meta
+from sandbox.harvest.listing import LISTINGS, PARENTS, Listing, list_records, sort_key
+from sandbox.harvest.params import AUTH_ERROR, Query, error, not_found, page_of
 from sandbox.harvest.reports import EXPENSE_KINDS, TIME_KINDS, Reports
+from sandbox.listing import public
 from sandbox.org import Org
+from sandbox.store import GeneratedRecords
 
 Record = dict[str, Any]
 Endpoint = Callable[[Request, Query, "Principal"], Any]
@@ -52,16 +53,16 @@ class Principal:
         return self.user_id if self.member else None
 
 
-class HarvestSandbox:
+class HarvestSandbox(Sandbox):
     """State, data views and routes of one Harvest sandbox app."""
 
+    limits = DEFAULT_LIMITS
+
     def __init__(self, options: SandboxOptions, org: Org | None = None) -> None:
-        self.options = options
-        self.state = SandboxState.create(options, DEFAULT_LIMITS, org or org_for(options))
-        self.org = self.state.org
+        super().__init__(options, org)
         self.ledger = ledger_for(self.org)
-        self._base: dict[str, list[Record]] = {}
-        self._dims: dict[str, tuple[int, list[Record]]] = {}
+        self.records = GeneratedRecords(self.state.overlay, self._build, self._arrange)
+        self.base, self.dims = self.records.base, self.records.dims
         self._billing: Billing | None = None
         self.entries = TimeEntries(self.state, self.ledger, self.dims)
         self.reports = Reports(self.ledger, self.entries, self.dims)
@@ -72,16 +73,9 @@ class HarvestSandbox:
         if options.harvest_member_token and member:
             self.tokens[options.harvest_member_token] = Principal(member["email"], member["id"], True)
         self.tokens = {token: replace(p, key=token) for token, p in self.tokens.items()}
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, self.forbidden)
-        self.admin = HarvestAdmin(self.state, self.entries, self.dims, self.base, self.info)
+        self.admin = HarvestAdmin(self.state, self.records, self.info, self.entries)
 
     # -- data -----------------------------------------------------------------------------------
-    def base(self, entity: str) -> list[Record]:
-        """Generated records of an entity, built once (the org never changes)."""
-        if entity not in self._base:
-            self._base[entity] = self._build(entity)
-        return self._base[entity]
-
     def _build(self, entity: str) -> list[Record]:
         if entity == "company":
             return records.company(self.org, self.options.harvest_account_id)
@@ -99,17 +93,12 @@ class HarvestSandbox:
             raise KeyError(entity)
         return list(builder(self.org))
 
-    def dims(self, entity: str) -> list[Record]:
-        """Current records (admin edits applied), newest first; cached until the overlay changes."""
-        version = self.state.overlay.version
-        cached = self._dims.get(entity)
-        if cached is None or cached[0] != version:
-            rows = self.state.overlay.apply(entity, self.base(entity))
-            if entity == "roles":
-                rows = self._roles(rows)
-            rows.sort(key=sort_key(entity), reverse=True)
-            cached = self._dims[entity] = (version, rows)
-        return cached[1]
+    def _arrange(self, entity: str, rows: list[Record]) -> list[Record]:
+        """Current records (admin edits applied), newest first."""
+        if entity == "roles":
+            rows = self._roles(rows)
+        rows.sort(key=sort_key(entity), reverse=True)
+        return rows
 
     def _roles(self, roles: list[Record]) -> list[Record]:
         """A role's `user_ids` follow the users' `roles` (admin edits of users show up here)."""
@@ -137,10 +126,7 @@ class HarvestSandbox:
             "org": self.org.describe(),
             "time_entries": self.ledger.time_entry_count,
             "expenses": int(self.ledger.lump.sum()),
-            "rate_limit": self.options.rate_limit,
-            "rate_limits": {
-                k: [[w.limit, w.seconds] for w in v] for k, v in self.state.limiter.buckets.items()
-            },
+            **self.state.limits_info(),
             "admin_entities": sorted([*ENTITIES, "time_entries"]),
             "derived_entities": ["project_assignments", "teammates", "reports"],
         }
@@ -171,18 +157,18 @@ class HarvestSandbox:
     def buckets(self, request: Request) -> list[str]:
         return ["harvest_reports"] if rel_path(request).startswith("/v2/reports/") else ["harvest"]
 
+    def unrouted(self, request: Request, status: int, detail: str) -> Response:
+        return error(status, detail or "Error")
+
     def api(self, fn: Endpoint) -> Callable[..., Any]:
         async def handler(request: Request, principal: Principal) -> Response:
-            try:
-                return JSON(fn(request, Query(request), principal))
-            except ApiError as exc:
-                return exc.response
+            return JSON(fn(request, Query(request), principal))
 
         return self.pipeline.wrap(handler)
 
     # -- endpoints ------------------------------------------------------------------------------
     def _find(self, entity: str, record_id: int) -> Record:
-        row = next((r for r in self.dims(entity) if r["id"] == record_id), None)
+        row = self.records.get(entity, record_id)
         if row is None:
             raise not_found(entity.rstrip("s").replace("_", " ").capitalize())
         return row
@@ -247,21 +233,14 @@ class HarvestSandbox:
             row["client"] = {"id": client["id"], "name": client["name"]} if client else None
             row["task_assignments"] = tasks.get(ua["project"]["id"], [])
             rows.append(row)
-        return self._pages(q, "project_assignments", rows)
+        return page_of(q, "project_assignments", rows)
 
     def _teammates(self, request: Request, q: Query, p: Principal) -> Record:
         uid = self._user_id(request, p)
         led = {m for t in self.org.teams if t.leader_id == uid for m in t.member_ids} - {uid}
         rows = [{k: u[k] for k in ("id", "first_name", "last_name", "email")} for u in self.dims("users")
                 if u["id"] in led]  # fmt: skip
-        return self._pages(q, "teammates", rows)
-
-    @staticmethod
-    def _pages(q: Query, key: str, rows: list[Record]) -> Record:
-        per_page, page = q.per_page(), q.page()
-        return envelope(
-            key, rows[(page - 1) * per_page : page * per_page], page_meta(q, len(rows), page, per_page)
-        )
+        return page_of(q, "teammates", rows)
 
     def _company(self, request: Request, q: Query, p: Principal) -> Record:
         return {k: v for k, v in public(self.dims("company")[0]).items() if k != "id"}
@@ -307,15 +286,4 @@ ENTITIES = (
 )  # fmt: skip
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 (no route, wrong method) in Harvest's error shape
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return error(status, str(getattr(exc, "detail", "")) or "Error")
-
-
-def create_app(options: SandboxOptions | None = None, org: Org | None = None) -> Starlette:
-    """The Harvest sandbox as a Starlette app; `app.state.sandbox` is the `HarvestSandbox`."""
-    sandbox = HarvestSandbox(options or SandboxOptions(), org)
-    app = Starlette(routes=sandbox.routes(), exception_handlers={HTTPException: _http_error})
-    app.state.sandbox = sandbox
-    return app
+create_app = HarvestSandbox.create_app

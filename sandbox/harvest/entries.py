@@ -30,6 +30,7 @@ from sandbox.harvest.expenses import nested_user_assignment
 from sandbox.harvest.ledger import DayIndex, Kept, Ledger, rounded
 from sandbox.harvest.params import Query, invalid, not_found, page_meta, raw_envelope
 from sandbox.harvest.records import ref
+from sandbox.listing import public
 from sandbox.org import TimeEntry, day_ts, mix
 from sandbox.orgdata import ENTRY_BASE
 
@@ -233,30 +234,25 @@ class TimeEntries:
         e = self.org.entry_by_id(entry_id)
         return e if e is not None and e.kind == "time" else None
 
+    def generated_row(self, entry_id: int) -> Record | None:
+        base = self.generated(entry_id)
+        return None if base is None else self.render(base)
+
     def current(self, entry_id: int) -> Record | None:
         """The wire record with admin edits applied, or None (deleted, unknown, or a lump sum)."""
-        overlay = self.state.overlay
-        row = overlay.inserted.get("time_entries", {}).get(entry_id)
-        if row is None and entry_id not in overlay.deleted.get("time_entries", set()):
-            base = self.generated(entry_id)
-            if base is not None:
-                row = {**self.render(base), **overlay.patches.get("time_entries", {}).get(entry_id, {})}
-        return row
+        return self.state.overlay.current("time_entries", entry_id, self.generated_row)
 
     def extras(self) -> list[Record]:
         """Inserted and edited entries as wire records, newest spent_date first."""
         overlay = self.state.overlay
         if self._extras is None or self._extras[0] != overlay.version:
-            rows = list(overlay.inserted.get("time_entries", {}).values())
-            rows += [r for i in overlay.patches.get("time_entries", {}) if (r := self.current(i)) is not None]
+            rows = overlay.edited("time_entries", self.generated_row)
             rows.sort(key=lambda r: (str(r.get("spent_date")), r["id"]), reverse=True)
             self._extras = (overlay.version, rows)
         return self._extras[1]
 
     def next_id(self) -> int:
-        return (
-            max([ENTRY_BASE + self.org.entry_count, *self.state.overlay.inserted.get("time_entries", {})]) + 1
-        )
+        return self.state.overlay.next_id("time_entries", ENTRY_BASE + self.org.entry_count)
 
     # -- listing --------------------------------------------------------------------------------
     def filters(self, q: Query, own_user: int | None) -> Filters:
@@ -285,7 +281,7 @@ class TimeEntries:
         gen_iter, j = iter(gen), lo
         for pos in range(start, min(stop, kept.count + len(extras))):
             if j < hi and merged[j] == pos:
-                parts.append(_js({k: v for k, v in extras[j].items() if not k.startswith("_")}))
+                parts.append(_js(public(extras[j])))
                 j += 1
             else:
                 parts.append(self.encode(next(gen_iter)))
@@ -296,7 +292,7 @@ class TimeEntries:
         row = self.current(entry_id)
         if row is None or (own_user is not None and (row.get("user") or {}).get("id") != own_user):
             raise not_found("Time entry")
-        return {k: v for k, v in row.items() if not k.startswith("_")}
+        return public(row)
 
     def _index(self, d0: int, d1: int, cols: tuple[int, ...]) -> DayIndex:
         key = (d0, d1, cols)

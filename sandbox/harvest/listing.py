@@ -1,10 +1,11 @@
-"""Every list endpoint but time entries and reports, as data: path, envelope key, filters, paging.
+"""Every Harvest list endpoint but time entries and reports, as data: path, envelope key, filters, paging.
 
-One generic handler (`list_records`) serves each `Listing`. Filters are (parameter, field path, kind)
-rows; `updated_since` is accepted wherever the reference documents it (everywhere but roles).
-Endpoints the reference names as cursor-paginated (users, projects, clients, contacts, tasks,
-task/user assignments, roles, expense categories) answer with cursor links; the others page by
-number. Lists are sorted newest first: by creation (`created_at`, then id), expenses by `spent_date`.
+Each endpoint is a `Listing` (the shared declaration plus Harvest's facts); `list_records` serves every
+one with the shared engine (`sandbox.listing`). Filters are `Filter(parameter, kind, field path)` rows;
+`updated_since` is accepted wherever the reference documents it (everywhere but roles). Endpoints the
+reference names as cursor-paginated (users, projects, clients, contacts, tasks, task/user assignments,
+roles, expense categories) answer with cursor links; the others page by number. Lists are sorted newest
+first: by creation (`created_at`, then id), expenses by `spent_date`.
 """
 
 from __future__ import annotations
@@ -13,62 +14,58 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import listing
 from sandbox.harvest.entries import parse_iso
-from sandbox.harvest.params import ApiError, Query, error, invalid, nested, paged
+from sandbox.harvest.params import ApiError, Query, error, invalid, paged
+from sandbox.listing import Filter, nested, predicates, public, select
 
 Record = dict[str, Any]
 Predicate = Callable[[Record], bool]
-ACTIVE = ("is_active", ("is_active",), "bool")
+ACTIVE = Filter("is_active", "bool", ("is_active",))
+CLIENT = Filter("client_id", "id", ("client", "id"))
 INVOICE_STATES = ("draft", "open", "paid", "closed")
 ESTIMATE_STATES = ("draft", "sent", "accepted", "declined")
 
 
-@dataclass(frozen=True)
-class Listing:
-    entity: str
-    path: str
-    envelope: str
-    filters: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+@dataclass(frozen=True, kw_only=True)
+class Listing(listing.Listing):
     updated_since: bool = True
     cursor: bool = False
     dated: str | None = None  # the date field `from`/`to` filter on
     parent: tuple[str, ...] | None = None  # field matched against the `{parent_id}` of the path
     admin_only: bool = False  # members get 403 (users: "Administrator or Manager")
-    own_only: bool = False  # members see only rows whose user is themselves
 
 
 LISTINGS = (
     Listing("clients", "/v2/clients", "clients", (ACTIVE,), cursor=True),
-    Listing("contacts", "/v2/contacts", "contacts", (("client_id", ("client", "id"), "id"),), cursor=True),
-    Listing("projects", "/v2/projects", "projects", (ACTIVE, ("client_id", ("client", "id"), "id")), cursor=True),
+    Listing("contacts", "/v2/contacts", "contacts", (CLIENT,), cursor=True),
+    Listing("projects", "/v2/projects", "projects", (ACTIVE, CLIENT), cursor=True),
     Listing("tasks", "/v2/tasks", "tasks", (ACTIVE,), cursor=True),
     Listing("task_assignments", "/v2/task_assignments", "task_assignments", (ACTIVE,), cursor=True),
     Listing("task_assignments", "/v2/projects/{parent_id:int}/task_assignments", "task_assignments", (ACTIVE,),
             parent=("project", "id"), cursor=True),
     Listing("user_assignments", "/v2/user_assignments", "user_assignments",
-            (ACTIVE, ("user_id", ("user", "id"), "id")), cursor=True),
+            (ACTIVE, Filter("user_id", "id", ("user", "id"))), cursor=True),
     Listing("user_assignments", "/v2/projects/{parent_id:int}/user_assignments", "user_assignments",
-            (ACTIVE, ("user_id", ("user", "id"), "id")), parent=("project", "id"), cursor=True),
+            (ACTIVE, Filter("user_id", "id", ("user", "id"))), parent=("project", "id"), cursor=True),
     Listing("users", "/v2/users", "users", (ACTIVE,), admin_only=True, cursor=True),
     Listing("roles", "/v2/roles", "roles", updated_since=False, cursor=True),
     Listing("invoices", "/v2/invoices", "invoices", (
-        ("client_id", ("client", "id"), "id"), ("project_id", ("line_items",), "line_project"),
-        ("state", ("state",), "state:" + ",".join(INVOICE_STATES))), dated="issue_date"),
+        CLIENT, Filter("project_id", "line_project", ("line_items",)),
+        Filter("state", "state", ("state",), choices=INVOICE_STATES)), dated="issue_date"),
     Listing("invoice_payments", "/v2/invoices/{parent_id:int}/payments", "invoice_payments",
             parent=("_parent_id",)),
     Listing("invoice_messages", "/v2/invoices/{parent_id:int}/messages", "invoice_messages",
             parent=("_parent_id",)),
     Listing("invoice_item_categories", "/v2/invoice_item_categories", "invoice_item_categories"),
     Listing("estimates", "/v2/estimates", "estimates", (
-        ("client_id", ("client", "id"), "id"), ("state", ("state",), "state:" + ",".join(ESTIMATE_STATES))),
-        dated="issue_date"),
+        CLIENT, Filter("state", "state", ("state",), choices=ESTIMATE_STATES)), dated="issue_date"),
     Listing("estimate_messages", "/v2/estimates/{parent_id:int}/messages", "estimate_messages",
             parent=("_parent_id",)),
     Listing("estimate_item_categories", "/v2/estimate_item_categories", "estimate_item_categories"),
     Listing("expenses", "/v2/expenses", "expenses", (
-        ("user_id", ("user", "id"), "id"), ("client_id", ("client", "id"), "id"),
-        ("project_id", ("project", "id"), "id"), ("is_billed", ("is_billed",), "bool")),
-        dated="spent_date", own_only=True),
+        Filter("user_id", "id", ("user", "id")), CLIENT, Filter("project_id", "id", ("project", "id")),
+        Filter("is_billed", "bool", ("is_billed",))), dated="spent_date", own_only=True),
     Listing("expense_categories", "/v2/expense_categories", "expense_categories", (ACTIVE,), cursor=True),
     Listing("billable_rates", "/v2/users/{parent_id:int}/billable_rates", "billable_rates", parent=("_parent_id",)),
     Listing("cost_rates", "/v2/users/{parent_id:int}/cost_rates", "cost_rates", parent=("_parent_id",)),
@@ -78,18 +75,14 @@ PARENTS = {"invoice_payments": "invoices", "invoice_messages": "invoices", "esti
            "user_assignments": "projects"}  # fmt: skip
 
 
-def public(row: Record) -> Record:
-    """A record as sent: private bookkeeping fields (`_parent_id`...) removed."""
-    return {k: v for k, v in row.items() if not k.startswith("_")}
-
-
 def sort_key(entity: str) -> Callable[[Record], Any]:
     if entity == "expenses":
         return lambda r: (str(r.get("spent_date") or ""), r["id"])
     return lambda r: (str(r.get("created_at") or ""), r["id"])
 
 
-def _predicate(q: Query, param: str, path: tuple[str, ...], kind: str) -> Predicate | None:
+def _predicate(q: Query, f: Filter) -> Predicate | None:
+    param, path, kind = f.param, f.field, f.kind
     if kind == "bool":
         flag = q.flag(param)
         return None if flag is None else lambda r: bool(nested(r, path)) == flag
@@ -100,18 +93,18 @@ def _predicate(q: Query, param: str, path: tuple[str, ...], kind: str) -> Predic
         pid = q.integer(param)
         return None if pid is None else lambda r: any((li.get("project") or {}).get("id") == pid
                                                        for li in nested(r, path) or [])  # fmt: skip
-    if kind.startswith("state:"):
+    if kind == "state":
         state = q.text(param)
         if state is None:
             return None
-        if state not in kind[6:].split(","):
-            raise invalid(f"{param} must be one of {kind[6:]}")
+        if state not in f.choices:
+            raise invalid(f"{param} must be one of {','.join(f.choices)}")
         return lambda r: nested(r, path) == state
     raise ValueError(f"unknown filter kind {kind!r}")
 
 
-def predicates(listing: Listing, q: Query) -> list[Predicate]:
-    out = [p for spec in listing.filters if (p := _predicate(q, *spec)) is not None]
+def _predicates(listing: Listing, q: Query) -> list[Predicate]:
+    out = predicates(listing.filters, lambda f: _predicate(q, f))
     if listing.updated_since and (since := q.timestamp("updated_since")) is not None:
         out.append(lambda r: (parse_iso(r.get("updated_at")) or 0) >= since)
     if listing.dated:
@@ -134,12 +127,11 @@ def list_records(
     """One page of a listing. `rows` are current records sorted newest first; own_user: a member."""
     if listing.admin_only and own_user is not None:
         raise ApiError(error(403, "You do not have permission to list users"))
-    preds = predicates(listing, q)
+    preds = _predicates(listing, q)
     if listing.parent is not None:
         preds.append(lambda r: nested(r, listing.parent or ()) == parent_id)
     if listing.own_only and own_user is not None:
         preds.append(lambda r: (r.get("user") or {}).get("id") == own_user)
-    matched = [r for r in rows if all(p(r) for p in preds)]
-    body = paged(q, listing.envelope, matched, listing.cursor, sort_key(listing.entity), lookup)
+    body = paged(q, listing.envelope, select(rows, preds), listing.cursor, sort_key(listing.entity), lookup)
     body[listing.envelope] = [public(r) for r in body[listing.envelope]]
     return body

@@ -12,8 +12,6 @@ pages (HDOCS pagination page).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import calendar
 import json
 import math
@@ -25,7 +23,9 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from sandbox.app import ApiError
 from sandbox.common import JSON
+from sandbox.listing import Page, beyond, decode_cursor, encode_cursor, numbered
 
 Record = dict[str, Any]
 MAX_PER_PAGE = 2000
@@ -41,14 +41,6 @@ _TRUE, _FALSE = {"true", "1"}, {"false", "0"}
 def error(status: int, message: str) -> JSON:
     """Harvest's 4xx/5xx body outside OAuth errors (shape UNCONFIRMED in the reference)."""
     return JSON({"message": message}, status)
-
-
-class ApiError(Exception):
-    """Raised inside a handler; the app sends `response`."""
-
-    def __init__(self, response: JSON) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 def invalid(message: str) -> ApiError:
@@ -138,12 +130,11 @@ class Query:
         if raw is None:
             return None
         try:
-            data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-            ((direction, ref),) = data.items()
+            ((direction, ref),) = decode_cursor(raw).items()
             if direction not in ("after", "before"):
                 raise ValueError(direction)
             return direction, int(ref["id"])
-        except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
+        except (ValueError, TypeError, KeyError, AttributeError):
             raise invalid("cursor is invalid") from None
 
     # -- links ----------------------------------------------------------------------------------
@@ -152,11 +143,6 @@ class Query:
         rest = [(k, v) for k, v in self.request.query_params.multi_items() if k not in _PAGING_PARAMS]
         query = urlencode([*first.items(), *rest, ("ref", ref)])
         return str(self.request.url.replace(query=query))
-
-
-def encode_cursor(direction: str, record_id: int) -> str:
-    raw = json.dumps({direction: {"id": record_id}}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def page_meta(q: Query, total: int, page: int, per_page: int) -> Record:
@@ -193,6 +179,13 @@ def raw_envelope(key: str, parts: Sequence[str], meta: Record) -> str:
     return '{"' + key + '":[' + ",".join(parts) + "]," + tail[1:]
 
 
+def page_of(q: Query, key: str, rows: list[Record]) -> Record:
+    """Page `page` of `per_page` rows (already filtered and sorted) in the envelope."""
+    per_page = q.per_page()
+    page = numbered(rows, q.page(), per_page)
+    return envelope(key, page.rows, page_meta(q, page.total, page.number, page.size))
+
+
 SortKey = Callable[[Record], Any]
 
 
@@ -209,41 +202,38 @@ def paged(
     A cursor names the last (or first) record of the page before; when that record has been deleted
     since, `lookup` finds its generated version so the position is still known.
     """
-    per_page, total = q.per_page(), len(rows)
+    per_page = q.per_page()
     cursor = q.cursor() if cursor_paged else None
     if cursor is None:
-        page = q.page()
-        chunk = rows[(page - 1) * per_page : page * per_page]
-        meta = page_meta(q, total, page, per_page)
-        if cursor_paged and chunk and meta["links"]["next"]:
-            meta["links"]["next"] = _cursor_link(q, "after", chunk[-1], per_page)
-        return envelope(key, chunk, meta)
+        body = page_of(q, key, rows)
+        if cursor_paged and body[key] and body["links"]["next"]:
+            body["links"]["next"] = _cursor_link(q, "after", body[key][-1], per_page)
+        return body
     direction, ref_id = cursor
     sort_key = sort_key or (lambda r: r["id"])
     ref = next((r for r in rows if r["id"] == ref_id), None) or (lookup(ref_id) if lookup else None)
     if ref is None:
         raise invalid("cursor is invalid")
-    pivot = sort_key(ref)
-    before = sum(1 for r in rows if sort_key(r) > pivot)  # rows sort newest (largest key) first
-    if direction == "after":
-        start = before + (1 if before < total and rows[before]["id"] == ref_id else 0)
-        stop = start + per_page
+    pivot, total = sort_key(ref), len(rows)
+    if direction == "after":  # rows sort newest (largest key) first: later rows have smaller keys
+        later = beyond(rows, sort_key, pivot, descending=True)
+        page = Page(later[:per_page], total, total - len(later), per_page)
     else:
-        start, stop = max(0, before - per_page), before
-    chunk = rows[start:stop]
-    pages = math.ceil(total / per_page)
-    first, last = start == 0, stop >= total
+        earlier = beyond(rows, sort_key, pivot)
+        start = max(0, len(earlier) - per_page)
+        page = Page(earlier[start:], total, start, per_page)
+    pages, chunk = page.pages, page.rows
     meta = {
         "per_page": per_page,
         "total_pages": pages,
         "total_entries": total,
-        "next_page": 2 if first and not last else None,
-        "previous_page": pages - 1 if last and pages > 1 else None,
-        "page": 1 if first else pages if last else None,
+        "next_page": 2 if page.first and not page.last else None,
+        "previous_page": pages - 1 if page.last and pages > 1 else None,
+        "page": 1 if page.first else pages if page.last else None,
         "links": {
             "first": q.link({"page": 1, "per_page": per_page}, "first"),
-            "next": None if last or not chunk else _cursor_link(q, "after", chunk[-1], per_page),
-            "previous": None if first or not chunk else _cursor_link(q, "before", chunk[0], per_page),
+            "next": None if page.last or not chunk else _cursor_link(q, "after", chunk[-1], per_page),
+            "previous": None if page.first or not chunk else _cursor_link(q, "before", chunk[0], per_page),
             "last": q.link({"page": max(1, pages), "per_page": per_page}, "last"),
         },
     }
@@ -252,14 +242,5 @@ def paged(
 
 def _cursor_link(q: Query, direction: str, row: Record, per_page: int) -> str:
     ref = "next_cursor" if direction == "after" else "prev_cursor"
-    return q.link({"cursor": encode_cursor(direction, row["id"]), "per_page": per_page}, ref)
-
-
-Predicate = Callable[[Record], bool]
-
-
-def nested(row: Record, path: tuple[str, ...]) -> Any:
-    value: Any = row
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+    token = encode_cursor({direction: {"id": row["id"]}})
+    return q.link({"cursor": token, "per_page": per_page}, ref)

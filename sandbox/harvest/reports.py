@@ -17,7 +17,7 @@ import numpy as np
 
 from sandbox.harvest.entries import TimeEntries
 from sandbox.harvest.ledger import Ledger
-from sandbox.harvest.params import Query, envelope, invalid, page_meta
+from sandbox.harvest.params import Query, invalid, page_of
 from sandbox.harvest.records import CURRENCY
 
 Record = dict[str, Any]
@@ -89,9 +89,7 @@ class Reports:
 
     def _page(self, q: Query, rows: list[Record], name: str) -> Record:
         rows.sort(key=lambda r: (str(r.get(name) or ""), r.get(name.replace("_name", "_id")) or 0))
-        per_page, page = q.per_page(), q.page()
-        chunk = rows[(page - 1) * per_page : page * per_page]
-        return envelope("results", chunk, page_meta(q, len(rows), page, per_page))
+        return page_of(q, "results", rows)
 
     def _names(self) -> dict[str, dict[int, Record]]:
         return {e: {r["id"]: r for r in self.dims(e)} for e in ("clients", "projects", "tasks", "users")}

@@ -1,9 +1,9 @@
 """Admin API of the QuickBooks sandbox (`/_admin/...`; not part of QuickBooks).
 
-Besides the shared routes (`sandbox.admin`: requests, faults, org, and record edits), it serves:
+Besides the shared routes (`sandbox.admin`: reset, requests, faults, org, and record edits; the reset
+also brings back a fresh seeded company, the initial refresh token live again and no remembered
+requestids), it serves:
 
-    POST /_admin/reset               a fresh seeded company, the initial refresh token live again,
-                                     request log, limits, faults and remembered requestids cleared
     GET  /_admin/state               everything the company holds (?entity=TimeActivity for one kind),
                                      ids deleted, requestids remembered, token states
     GET  /_admin/tokens              token states (refresh and access tokens: live/used/expired/revoked)
@@ -20,18 +20,15 @@ with the API's validation (an `Id` in the body chooses the id), `PATCH /_admin/e
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.admin import writable_entity
-from sandbox.common import JSON, AdminError
-from sandbox.quickbooks.entities import BY_NAME, BY_PATH, Kind
-from sandbox.quickbooks.wire import ApiError
+from sandbox.admin import admin_routes, json_object, writable_entity
+from sandbox.common import AdminError
+from sandbox.quickbooks.params import ApiError
+from sandbox.quickbooks.records import BY_NAME, BY_PATH, Kind
 
 if TYPE_CHECKING:
     from sandbox.quickbooks.app import QuickBooksSandbox
@@ -94,8 +91,7 @@ class QuickBooksAdmin:
                       "token_endpoint": "/oauth2/v1/tokens/bearer"},
             "org": s.org.describe(),
             "counts": {name: len(rows) for name, rows in s.company.records.items()},
-            "rate_limit": s.options.rate_limit,
-            "rate_limits": {k: [[w.limit, w.seconds] for w in v] for k, v in s.state.limiter.buckets.items()},
+            **s.state.limits_info(),
             "max_concurrent": q.max_concurrent,
             "batch_max_items": q.batch_max_items,
             "access_token_seconds": q.access_token_seconds,
@@ -118,21 +114,8 @@ class QuickBooksAdmin:
         }  # fmt: skip
 
 
-def extra_admin_routes(sandbox: QuickBooksSandbox) -> list[Route]:
-    """The QuickBooks-only admin routes (listed first, so `/_admin/reset` resets the company too)."""
-
-    def guarded(fn: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return JSON(await fn(request))
-            except AdminError as exc:
-                return JSON({"error": str(exc)}, exc.status)
-
-        return endpoint
-
-    async def reset(request: Request) -> Any:
-        sandbox.reset()
-        return {"reset": True}
+def quickbooks_admin_routes(sandbox: QuickBooksSandbox) -> list[Route]:
+    """The shared admin routes with the QuickBooks-only ones."""
 
     async def state(request: Request) -> Any:
         return sandbox.admin.state(request.query_params.get("entity"))
@@ -144,11 +127,8 @@ def extra_admin_routes(sandbox: QuickBooksSandbox) -> list[Route]:
         return sandbox.tokens.issue()
 
     async def expire(request: Request) -> Any:
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            raise AdminError(400, "body must be JSON") from None
-        if not isinstance(body, dict) or set(body) - {"access", "refresh"}:
+        body = await json_object(request, 'give {"access": true, "refresh": false}')
+        if set(body) - {"access", "refresh"}:
             raise AdminError(400, 'give {"access": true, "refresh": false}')
         sandbox.tokens.expire(bool(body.get("access", True)), bool(body.get("refresh", False)))
         return sandbox.tokens.snapshot()
@@ -157,11 +137,11 @@ def extra_admin_routes(sandbox: QuickBooksSandbox) -> list[Route]:
         sandbox.tokens.revoke()
         return sandbox.tokens.snapshot()
 
-    return [
-        Route("/_admin/reset", guarded(reset), methods=["POST"]),
-        Route("/_admin/state", guarded(state), methods=["GET"]),
-        Route("/_admin/tokens", guarded(tokens), methods=["GET"]),
-        Route("/_admin/tokens/issue", guarded(issue), methods=["POST"]),
-        Route("/_admin/tokens/expire", guarded(expire), methods=["POST"]),
-        Route("/_admin/tokens/revoke", guarded(revoke), methods=["POST"]),
+    extra = [
+        ("/_admin/state", state, ["GET"]),
+        ("/_admin/tokens", tokens, ["GET"]),
+        ("/_admin/tokens/issue", issue, ["POST"]),
+        ("/_admin/tokens/expire", expire, ["POST"]),
+        ("/_admin/tokens/revoke", revoke, ["POST"]),
     ]
+    return admin_routes(sandbox.state, sandbox.admin, extra)

@@ -18,24 +18,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.admin import admin_routes
-from sandbox.common import JSON, ApiPipeline, RateWindow, SandboxOptions, SandboxState, org_for, relative_path
+from sandbox.app import ApiPipeline, Sandbox
+from sandbox.common import JSON, RateWindow, SandboxOptions, relative_path
 from sandbox.org import Org
-from sandbox.quickbooks.admin import QuickBooksAdmin, extra_admin_routes
+from sandbox.quickbooks.admin import QuickBooksAdmin, quickbooks_admin_routes
 from sandbox.quickbooks.batch import batch_items, run_batch
-from sandbox.quickbooks.entities import BY_NAME, BY_PATH, Kind, Writer
+from sandbox.quickbooks.listing import page, parse, run
 from sandbox.quickbooks.oauth import TokenEndpoint, Tokens
 from sandbox.quickbooks.options import QuickBooksOptions
-from sandbox.quickbooks.query import parse, run
-from sandbox.quickbooks.seed import seed
-from sandbox.quickbooks.store import Company, Replay
-from sandbox.quickbooks.wire import (
+from sandbox.quickbooks.params import (
     ApiError,
     GatewayError,
     auth_failed,
@@ -49,6 +44,9 @@ from sandbox.quickbooks.wire import (
     throttled,
     unsupported,
 )
+from sandbox.quickbooks.records import BY_NAME, BY_PATH, Kind, Writer
+from sandbox.quickbooks.seed import seed
+from sandbox.quickbooks.store import Company, Replay
 
 Record = dict[str, Any]
 # Published limits (reference §3): 500 requests per minute per realm (batch items each count), and
@@ -66,30 +64,33 @@ class Principal:
     realm_id: str
 
 
-class QuickBooksSandbox:
+class QuickBooksSandbox(Sandbox):
     """State and routes of one QuickBooks sandbox app (one app client, one company)."""
 
+    limits = DEFAULT_LIMITS
+
     def __init__(self, options: SandboxOptions, org: Org | None = None) -> None:
-        self.options = options
+        super().__init__(options, org)
         self.qbo = options.quickbooks or QuickBooksOptions()
-        self.state = SandboxState.create(options, DEFAULT_LIMITS, org or org_for(options))
-        self.org = self.state.org
         self.company = Company(self.qbo.realm_id)
         self.tokens = Tokens(self.qbo)
         self.token_endpoint = TokenEndpoint(self.tokens, self.qbo)
-        self.pipeline = ApiPipeline(self.state, self.authenticate, self.buckets, self.error, self.forbidden)
         self.token_pipeline = ApiPipeline(self.state, self.token_endpoint.authenticate, lambda r: (), self.token_endpoint.error)  # fmt: skip
         self.in_flight: Counter[str] = Counter()
         self.admin = QuickBooksAdmin(self)
-        self.reset()
+        self.state.on_reset.append(self._fresh_company)  # `POST /_admin/reset` starts the company anew
+        self._fresh_company()
 
-    def reset(self) -> None:
-        """A fresh company, the initial refresh token live again, logs, limits and faults cleared."""
-        self.state.reset()
+    def _fresh_company(self) -> None:
+        """A fresh seeded company, the initial refresh token live again, no request in flight."""
         self.company.reset()
         seed(self.company, self.org, self.qbo.seed)
         self.tokens.reset()
         self.in_flight.clear()
+
+    def reset(self) -> None:
+        """A fresh company, the initial refresh token live again, logs, limits and faults cleared."""
+        self.state.reset()
 
     def writer(self, cutoff: int | None = None) -> Writer:
         return Writer(self.company, self.qbo, cutoff)
@@ -125,11 +126,16 @@ class QuickBooksSandbox:
             return response
         if status >= 500:
             return server_fault(status, message)
-        return ApiError(status, "6000", "A business validation error has occurred", message).response()
+        return ApiError(status, "6000", "A business validation error has occurred", message).response
 
     @staticmethod
     def forbidden(request: Request) -> Response:
         return realm_denied(request.path_params.get("realm", ""))
+
+    def unrouted(self, request: Request, status: int, detail: str) -> Response:
+        return unsupported(
+            f"Unsupported Operation: {request.method} {relative_path(request)}", status
+        ).response
 
     def gated(
         self, endpoint: Callable[[Request], Awaitable[Response]]
@@ -164,14 +170,14 @@ class QuickBooksSandbox:
                 self._minor_version(request)
                 request_id = self._request_id(request, batch)
             except ApiError as exc:
-                return exc.response()
+                return exc.response
             replay = self.company.replay(request_id) if request_id else None
             if replay is not None:
                 return Response(replay.body, replay.status, media_type="application/json")
             try:
                 response: Response = JSON(await fn(request, principal))
             except ApiError as exc:
-                response = exc.response()
+                response = exc.response
             except _Throttled as exc:
                 return exc.response
             if request_id:
@@ -240,7 +246,7 @@ class QuickBooksSandbox:
         return envelope(kind.name, self.writer().render(kind, record))
 
     def run_query(self, text: Any, cutoff: int | None = None) -> Record:
-        """The `QueryResponse` object of a query text (see sandbox.quickbooks.query)."""
+        """The `QueryResponse` object of a query text (see sandbox.quickbooks.listing)."""
         if not isinstance(text, str) or not text.strip():
             raise query_error("no query given")
         query = parse(text)
@@ -253,9 +259,7 @@ class QuickBooksSandbox:
         )
         if query.count:
             return {"totalCount": len(rows)}
-        size = min(query.max_results or self.qbo.default_max_results, self.qbo.max_results)
-        page = rows[query.start - 1 : query.start - 1 + size]
-        return {kind.name: page, "startPosition": query.start, "maxResults": len(page)} if page else {}
+        return page(query, rows, kind.name, self.qbo.default_max_results, self.qbo.max_results)
 
     async def _query(self, request: Request, p: Principal) -> Record:
         if request.method == "GET":
@@ -284,8 +288,7 @@ class QuickBooksSandbox:
         base = "/v3/company/{realm}"
         token = self.token_pipeline.wrap(self.token_endpoint.handle)
         return [
-            *extra_admin_routes(self),
-            *admin_routes(self.state, self.admin),
+            *quickbooks_admin_routes(self),
             Route("/oauth2/v1/tokens/bearer", token, methods=["POST"]),
             Route(f"{base}/query", self.api(self._query), methods=["GET", "POST"]),
             Route(f"{base}/batch", self.api(self._batch, batch=True), methods=["POST"]),
@@ -302,15 +305,4 @@ class _Throttled(Exception):
         self.response = response
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 (no route, wrong method) as a Fault
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return unsupported(f"Unsupported Operation: {request.method} {relative_path(request)}", status).response()
-
-
-def create_app(options: SandboxOptions | None = None, org: Org | None = None) -> Starlette:
-    """The QuickBooks sandbox as a Starlette app; `app.state.sandbox` is the `QuickBooksSandbox`."""
-    sandbox = QuickBooksSandbox(options or SandboxOptions(), org)
-    app = Starlette(routes=sandbox.routes(), exception_handlers={HTTPException: _http_error})
-    app.state.sandbox = sandbox
-    return app
+create_app = QuickBooksSandbox.create_app

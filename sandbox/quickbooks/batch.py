@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.quickbooks.entities import BY_NAME, Kind, Writer
-from sandbox.quickbooks.wire import ApiError, business, invalid_enum, required, response_time
+from sandbox.quickbooks.params import ApiError, business, invalid_enum, required, response_time
+from sandbox.quickbooks.records import BY_NAME, Kind, Writer
 
 Record = dict[str, Any]
 OPERATIONS = ("create", "update", "delete")

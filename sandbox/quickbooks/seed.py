@@ -21,8 +21,8 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from sandbox.org import Org
+from sandbox.quickbooks.params import COMPANY_TZ, stamp
 from sandbox.quickbooks.store import Company, Record
-from sandbox.quickbooks.wire import COMPANY_TZ, stamp
 
 ACCOUNTS = (("Services", "Income", "ServiceFeeIncome"),
             ("Sales of Product Income", "Income", "SalesOfProductIncome"),

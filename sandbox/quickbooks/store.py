@@ -1,7 +1,7 @@
 """The company (realm) a QuickBooks sandbox holds: stored records, id sequences and `requestid` replays.
 
 Records are kept as written (the request's properties after validation, refs as `{"value": Id}`) plus
-`Id`, `SyncToken`, `MetaData`; `sandbox.quickbooks.entities` renders them (ref names, computed
+`Id`, `SyncToken`, `MetaData`; `sandbox.quickbooks.records` renders them (ref names, computed
 `FullyQualifiedName` and `Level`). Every write gets a sequence number, `_seq`: a batch resolves
 references only among records written before it started (reference §8: items do not see earlier
 items of the same batch).
@@ -17,7 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.quickbooks.wire import stamp
+from sandbox.quickbooks.params import stamp
+from sandbox.store import Sequences
 
 Record = dict[str, Any]
 ENTITIES = ("Account", "Item", "Customer", "Employee", "Vendor", "TimeActivity")
@@ -43,16 +44,14 @@ class Company:
 
     def reset(self) -> None:
         self.records: dict[str, dict[str, Record]] = {name: {} for name in ENTITIES}
-        self.counters: dict[str, int] = {}
+        self.ids = Sequences(spaces=ID_SPACE)
         self.seq = 0
         self.replays: OrderedDict[str, Replay] = OrderedDict()
         self.deleted: dict[str, list[str]] = {name: [] for name in ENTITIES}
 
     # -- records ----------------------------------------------------------------------------------
     def next_id(self, entity: str) -> str:
-        space = ID_SPACE.get(entity, entity)
-        self.counters[space] = self.counters.get(space, 0) + 1
-        return str(self.counters[space])
+        return str(self.ids.next(entity))
 
     def get(self, entity: str, record_id: Any, cutoff: int | None = None) -> Record | None:
         """The stored record, or None; with `cutoff`, only if it was created at or before that write."""
@@ -72,9 +71,8 @@ class Company:
         record_id = record_id or self.next_id(entity)
         if record_id in self.records[entity]:
             raise KeyError(f"{entity} {record_id} exists")
-        space = ID_SPACE.get(entity, entity)
         if record_id.isdigit():  # an admin-chosen id moves the sequence past it
-            self.counters[space] = max(self.counters.get(space, 0), int(record_id))
+            self.ids.claim(entity, int(record_id))
         when = at or stamp()
         self.seq += 1
         record = {**fields, "Id": record_id, "SyncToken": "0",

@@ -16,17 +16,15 @@ and `updatedAt`. Contracts take `personId`; actuals are written as `POST /actual
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.admin import admin_routes, writable_entity
-from sandbox.common import JSON, AdminError, SandboxState
+from sandbox.admin import admin_routes, json_object, writable_entity
+from sandbox.common import AdminError, SandboxState
 from sandbox.runn import records
 from sandbox.runn.params import ApiError, Field, parse_moment, validate
 from sandbox.runn.store import TABLES, Store
@@ -166,19 +164,8 @@ class RunnAdmin:
         return [self.view(entity, r) for r in self.store.rows(entity)]
 
 
-def _guarded(fn: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return JSON(await fn(request))
-        except AdminError as exc:
-            return JSON({"error": str(exc)}, exc.status)
-
-    return endpoint
-
-
 def runn_admin_routes(state: SandboxState, admin: RunnAdmin) -> list[Route]:
-    """The generic admin routes with the Runn-specific ones around them (order matters: explicit
-    paths before the generic `/_admin/{entity}`, whose POST inserts and whose GET lists)."""
+    """The shared admin routes with the Runn-specific ones (`GET /_admin/{entity}` lists a table)."""
     store = admin.store
 
     async def full_state(request: Request) -> Any:
@@ -186,11 +173,8 @@ def runn_admin_routes(state: SandboxState, admin: RunnAdmin) -> list[Route]:
 
     async def settings(request: Request) -> Any:
         if request.method == "POST":
-            try:
-                body = json.loads(await request.body() or b"{}")
-            except ValueError:
-                raise AdminError(400, "body must be JSON") from None
-            if not isinstance(body, dict) or set(body) - {"unique_names"}:
+            body = await json_object(request, 'settings: {"unique_names": true|false}')
+            if set(body) - {"unique_names"}:
                 raise AdminError(400, 'settings: {"unique_names": true|false}')
             if "unique_names" in body:
                 if not isinstance(body["unique_names"], bool):
@@ -201,9 +185,9 @@ def runn_admin_routes(state: SandboxState, admin: RunnAdmin) -> list[Route]:
     async def one_table(request: Request) -> Any:
         return admin.table(request.path_params["entity"])
 
-    return [
-        Route("/_admin/state", _guarded(full_state), methods=["GET"]),
-        Route("/_admin/settings", _guarded(settings), methods=["GET", "POST"]),
-        *admin_routes(state, admin),
-        Route("/_admin/{entity}", _guarded(one_table), methods=["GET"]),
+    extra = [
+        ("/_admin/state", full_state, ["GET"]),
+        ("/_admin/settings", settings, ["GET", "POST"]),
+        ("/_admin/{entity}", one_table, ["GET"]),
     ]
+    return admin_routes(state, admin, extra)

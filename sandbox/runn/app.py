@@ -9,30 +9,16 @@ empty and holds what clients write (plus what the admin API seeds as if made by 
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandbox.common import (
-    JSON,
-    ApiPipeline,
-    Faults,
-    Overlay,
-    RateLimiter,
-    RateWindow,
-    RequestLog,
-    SandboxOptions,
-    SandboxState,
-    org_for,
-)
+from sandbox.app import Sandbox
+from sandbox.common import JSON, RateWindow, SandboxOptions
 from sandbox.org import Org
 from sandbox.runn import records
 from sandbox.runn.admin import RunnAdmin, runn_admin_routes
@@ -57,50 +43,20 @@ class Principal:
     write: bool
 
 
-class RunnLimiter(RateLimiter):
-    """The shared sliding-window limiter, able to tell what Runn's `X-RateLimit-*` headers say."""
-
-    def status(self, key: str) -> tuple[int, int, int]:
-        """(limit, remaining, seconds until a request frees up) of the tightest `runn` window."""
-        now, best = self.clock(), None
-        for i, window in enumerate(self.buckets.get("runn", ())):
-            recent = [t for t in self._logs.get((key, "runn", i), ()) if t > now - window.seconds]
-            reset = math.ceil(recent[0] + window.seconds - now) if recent else 0
-            candidate = (window.limit - len(recent), window.limit, reset)
-            best = candidate if best is None or candidate < best else best
-        if best is None:
-            return 0, 0, 0
-        return best[1], max(0, best[0]), best[2]
-
-
-@dataclass
-class RunnState(SandboxState):
-    """The shared sandbox state plus the account's records; the admin reset clears both."""
-
-    store: Store = field(default_factory=Store)
-
-    def reset(self) -> None:
-        super().reset()
-        self.store.reset()
-
-
-class RunnSandbox:
+class RunnSandbox(Sandbox):
     """State, authentication and routes of one Runn sandbox app."""
 
+    limits = DEFAULT_LIMITS
+
     def __init__(self, options: SandboxOptions, org: Org | None = None) -> None:
-        self.options = options
-        self.limiter = RunnLimiter({**DEFAULT_LIMITS, **options.rate_limits}, time.monotonic)
-        log = RequestLog(options.request_log_size)
-        self.state = RunnState(
-            options, org or org_for(options), Overlay(), log, self.limiter, Faults(options)
-        )
-        self.store = self.state.store
+        super().__init__(options, org)
+        self.store = Store()
+        self.state.on_reset.append(self.store.reset)  # the admin reset empties the account too
         self.tokens = {options.runn_token: Principal("runn-token", options.runn_token, True)}
         if options.runn_read_token:
             self.tokens[options.runn_read_token] = Principal(
                 "runn-read-token", options.runn_read_token, False
             )
-        self.pipeline = ApiPipeline(self.state, self.authenticate, lambda request: ["runn"], self.error)
         self.admin = RunnAdmin(self.store, self.info)
 
     def info(self) -> Record:
@@ -110,8 +66,7 @@ class RunnSandbox:
                 "read_token": self.options.runn_read_token,
                 "accept_version": API_VERSION,
             },
-            "rate_limit": self.options.rate_limit,
-            "rate_limits": {k: [[w.limit, w.seconds] for w in v] for k, v in self.limiter.buckets.items()},
+            **self.state.limits_info(),
             "counts": {table: len(rows) for table, rows in self.store.tables.items()},
             "admin_entities": list(self.store.tables),
             "settings": {"unique_names": self.store.unique_names},
@@ -150,19 +105,21 @@ class RunnSandbox:
         principal = self.tokens.get(auth.partition(" ")[2].strip())
         if not self.options.rate_limit or principal is None:
             return
-        limit, remaining, reset = self.limiter.status(principal.email)
+        limit, remaining, reset = self.state.limiter.status(principal.email, "runn")
         if response.status_code == 429:
             remaining, reset = 0, int(response.headers.get("retry-after", reset) or 0)
         response.headers["X-RateLimit-Limit"] = str(limit)
         response.headers["X-RateLimit-Remaining"] = str(remaining)
         response.headers["X-RateLimit-Reset"] = str(reset)
 
+    def unrouted(self, request: Request, status: int, detail: str) -> Response:
+        if status == 404:
+            return error(404, f"Route {request.method}:{request.url.path} not found")
+        return error(status, f"Method {request.method} is not allowed on {request.url.path}")
+
     def api(self, fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request, principal: Principal) -> Response:
-            try:
-                status, payload = await fn(request)
-            except ApiError as exc:
-                return exc.response
+            status, payload = await fn(request)
             return Response(status_code=204) if status == 204 else JSON(payload, status)
 
         inner = self.pipeline.wrap(handler)
@@ -353,17 +310,4 @@ class RunnSandbox:
         return routes
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 (no route, wrong method) in Runn's error shape
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status == 404:
-        return error(404, f"Route {request.method}:{request.url.path} not found")
-    return error(status, f"Method {request.method} is not allowed on {request.url.path}")
-
-
-def create_app(options: SandboxOptions | None = None, org: Org | None = None) -> Starlette:
-    """The Runn sandbox as a Starlette app; `app.state.sandbox` is the `RunnSandbox`."""
-    sandbox = RunnSandbox(options or SandboxOptions(), org)
-    app = Starlette(routes=sandbox.routes(), exception_handlers={HTTPException: _http_error})
-    app.state.sandbox = sandbox
-    return app
+create_app = RunnSandbox.create_app

@@ -1,6 +1,6 @@
 """Runn's collection endpoints: per-endpoint `limit` bounds and filters, sorting, and cursor paging.
 
-Every list answers `{"values": [...], "nextCursor": <opaque string> | null}` (reference §2); the next
+The shared engine (`sandbox.listing`) orders the rows and cuts the keyset page. Every list answers `{"values": [...], "nextCursor": <opaque string> | null}` (reference §2); the next
 page is asked for with `cursor=<nextCursor>`, and `nextCursor` is null on the last page. The cursor is
 a keyset position (the last row's sort value and id), so rows created between two pages are neither
 skipped nor repeated. A cursor carries the `sortBy`/`order` it was made with; reusing it with another
@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sandbox.runn.params import Query, bad, decode_cursor, encode_cursor
+from sandbox.listing import beyond, decode_cursor, encode_cursor, order, select
+from sandbox.runn.params import Query, bad
 
 Record = dict[str, Any]
 COMMON = frozenset({"cursor", "limit", "sortBy", "order", "modifiedAfter"})
@@ -54,34 +55,40 @@ def page(q: Query, listing: Listing, rows: Iterable[Record], render: Callable[[R
     """One page of `rows` (already filtered by the endpoint's own filters), rendered."""
     limit = q.integer("limit", listing.default_limit, 1, listing.max_limit)
     assert limit is not None
-    sort_by, order = q.choice("sortBy", SORT_BY), q.choice("order", ORDER)
+    sort_by, direction = q.choice("sortBy", SORT_BY), q.choice("order", ORDER)
     after = q.moment("modifiedAfter")
-    chosen = [r for r in rows if after is None or r["updatedAt"] > after]
-    desc = order == "desc"
-    chosen.sort(key=lambda r: (r[sort_by], r["id"]), reverse=desc)
+    desc = direction == "desc"
+
+    def key(r: Record) -> tuple[Any, int]:
+        return r[sort_by], r["id"]
+
+    chosen = order(select(rows, [] if after is None else [lambda r: r["updatedAt"] > after]), [(key, desc)])
     cursor = q.text("cursor")
     if cursor:
-        data = decode_cursor(cursor)
-        key = data.get("after")
-        if data.get("sortBy") != sort_by or data.get("order") != order:
-            raise bad("querystring/cursor was made for another sortBy/order")
-        kind = int if sort_by == "id" else str
-        if not (
-            isinstance(key, list) and len(key) == 2 and isinstance(key[0], kind) and isinstance(key[1], int)
-        ):
-            raise bad("querystring/cursor is not a valid cursor")
-        position = (key[0], key[1])
-        chosen = [
-            r
-            for r in chosen
-            if ((r[sort_by], r["id"]) < position if desc else (r[sort_by], r["id"]) > position)
-        ]
+        chosen = beyond(chosen, key, _position(cursor, sort_by, direction), desc)
     values = chosen[:limit]
     next_cursor = None
     if len(chosen) > limit:
-        last = values[-1]
-        next_cursor = encode_cursor({"sortBy": sort_by, "order": order, "after": [last[sort_by], last["id"]]})
+        position = list(key(values[-1]))
+        next_cursor = encode_cursor({"sortBy": sort_by, "order": direction, "after": position})
     return {"values": [render(r) for r in values], "nextCursor": next_cursor}
+
+
+def _position(cursor: str, sort_by: str, direction: str) -> tuple[Any, int]:
+    """The keyset position a cursor holds: the last row's sort value and id."""
+    try:
+        data = decode_cursor(cursor)
+    except ValueError:
+        raise bad("querystring/cursor is not a valid cursor") from None
+    if not isinstance(data, dict):
+        raise bad("querystring/cursor is not a valid cursor")
+    key = data.get("after")
+    if data.get("sortBy") != sort_by or data.get("order") != direction:
+        raise bad("querystring/cursor was made for another sortBy/order")
+    kind = int if sort_by == "id" else str
+    if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], kind) and isinstance(key[1], int)):
+        raise bad("querystring/cursor is not a valid cursor")
+    return key[0], key[1]
 
 
 def contains(value: Any, needle: str | None) -> bool:

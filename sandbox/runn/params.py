@@ -10,8 +10,6 @@ other than JSON are refused (the sandbox must not accept what Runn might refuse)
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -21,6 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from sandbox import app
 from sandbox.common import JSON
 
 Record = dict[str, Any]
@@ -40,16 +39,12 @@ def error(status: int, message: str) -> JSON:
     return JSON({"error": REASONS.get(status, "Error"), "message": message, "statusCode": status}, status)
 
 
-class ApiError(Exception):
-    """Raised anywhere below a handler; the app answers `response`."""
+class ApiError(app.ApiError):
+    """Raised anywhere below a handler; the app answers `response` (Runn's error body)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(error(status, message))
         self.status, self.message = status, message
-
-    @property
-    def response(self) -> JSON:
-        return error(self.status, self.message)
 
 
 def bad(message: str) -> ApiError:
@@ -259,18 +254,3 @@ class Query:
         if value is None:
             raise bad(f"querystring/{name} must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
         return value
-
-
-def encode_cursor(payload: Record) -> str:
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> Record:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error):
-        raise bad("querystring/cursor is not a valid cursor") from None
-    if not isinstance(data, dict):
-        raise bad("querystring/cursor is not a valid cursor")
-    return data

@@ -22,6 +22,7 @@ from typing import Any
 from sandbox.runn import records
 from sandbox.runn.params import ApiError, bad, not_found, stamp, validate
 from sandbox.runn.records import STANDARD_RATE_CARD, WEEKDAYS
+from sandbox.store import Sequences
 
 Record = dict[str, Any]
 TABLES = ("clients", "projects", "roles", "people", "contracts", "actuals")
@@ -70,7 +71,7 @@ class Store:
 
     def reset(self) -> None:
         self.tables: dict[str, dict[int, Record]] = {t: {} for t in TABLES}
-        self.last_ids = dict(ID_BASES)
+        self.ids = Sequences(ID_BASES)
         self.actual_keys: dict[tuple[Any, ...], int] = {}
         self.unique_names = False
         self._last: datetime | None = None
@@ -105,10 +106,11 @@ class Store:
 
     def insert(self, table: str, fields: Record, source: str, ident: int | None = None) -> Record:
         if ident is None:
-            ident = self.last_ids[table] + 1
+            ident = self.ids.next(table)
         elif ident in self.tables[table]:
             raise ApiError(409, f"{WHAT[table]} with id {ident} already exists")
-        self.last_ids[table] = max(self.last_ids[table], ident)
+        else:
+            self.ids.claim(table, ident)
         ts = self.now()
         record = {"id": ident, **fields, "createdAt": ts, "updatedAt": ts, "_source": source, "_writes": 1}
         self.tables[table][ident] = record

@@ -1,4 +1,11 @@
-"""QuickBooks Online wire shapes: timestamps, the `Fault` error envelope and its codes, gateway errors.
+"""QuickBooks Online wire shapes: timestamps, property types, the `Fault` error envelope and its codes,
+gateway errors.
+
+Property types (`typed`): the JSON type of each writable property, as the reference's samples show them
+(§5): numbers for rates and amounts, whole numbers for Hours/Minutes, `YYYY-MM-DD` dates, ISO timestamps
+with an offset for StartTime/EndTime, `{"value": "<Id>"}` refs, objects for addresses, phones and e-mail,
+text for the rest. A value of another type (a rate sent as text, 1.5 hours) is refused with a 6000
+`Fault` naming the property: the strict reading, as QuickBooks' own typing of such values is UNCONFIRMED.
 
 Two error shapes, as the reference describes (§2, §4):
 
@@ -12,11 +19,13 @@ Two error shapes, as the reference describes (§2, §4):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from starlette.responses import Response
 
+from sandbox import app
 from sandbox.common import JSON
 
 Record = dict[str, Any]
@@ -52,19 +61,17 @@ def utc_seconds(at: datetime) -> float:
     return (at - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
 
 
-class ApiError(Exception):
-    """A QuickBooks error: `fault` is the `Fault` object, `status` the HTTP status outside a batch."""
+class ApiError(app.ApiError):
+    """A QuickBooks error: `fault` is the `Fault` object (a batch item's answer), `response` carries it
+    with the HTTP status outside a batch."""
 
     def __init__(self, status: int, code: str, message: str, detail: str, element: str = "") -> None:
-        super().__init__(f"{code} {message}: {detail}")
-        self.status = status
         self.fault: Record = {
             "Error": [{"Message": message, "Detail": detail, "code": code, "element": element}],
             "type": "ValidationFault",
         }
-
-    def response(self) -> Response:
-        return JSON({"Fault": self.fault, "time": response_time()}, self.status)
+        super().__init__(JSON({"Fault": self.fault, "time": response_time()}, status))
+        self.status = status
 
 
 # The codes of reference §4; HTTP status 400 unless said otherwise.
@@ -150,3 +157,56 @@ def throttled(detail: str = "The request limit was reached.") -> GatewayError:
 def envelope(entity: str, record: Record) -> Record:
     """`{"<Entity>": {...}, "time": ...}`, the answer of a create, read, update or delete."""
     return {entity: record, "time": response_time()}
+
+
+# -- property types ---------------------------------------------------------------------------
+BOOL = {"Active", "Job", "BillWithParent", "Taxable", "BillableTime", "IsProject", "Vendor1099", "SubItem",
+        "TrackQtyOnHand"}  # fmt: skip
+NUMBER = {"BillRate", "CostRate", "Balance", "BalanceWithJobs", "UnitPrice", "PurchaseCost", "QtyOnHand",
+          "HourlyRate"}  # fmt: skip
+INTEGER = {"Hours", "Minutes", "BreakHours", "BreakMinutes"}
+DATES = {"TxnDate", "BirthDate", "HiredDate", "ReleasedDate", "InvStartDate"}
+DATETIMES = {"StartTime", "EndTime"}
+OBJECTS = {"PrimaryAddr", "BillAddr", "ShipAddr", "PrimaryPhone", "AlternatePhone", "Mobile", "Fax",
+           "PrimaryEmailAddr", "WebAddr", "AttachableRef"}  # fmt: skip
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def typed(name: str, value: Any) -> Any:
+    """The value if it has the property's documented JSON type, else a 6000 naming the property."""
+    ok = True
+    if name in BOOL:
+        ok = isinstance(value, bool)
+    elif name in NUMBER:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif name in INTEGER:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif name.endswith("Ref") and name != "AttachableRef":
+        ok = isinstance(value, dict) and isinstance(value.get("value"), str) and value["value"] != ""
+    elif name in OBJECTS:
+        ok = isinstance(value, dict | list)
+    elif name in DATES:
+        ok = isinstance(value, str) and bool(_DATE.fullmatch(value)) and _is_date(value)
+    elif name in DATETIMES:
+        ok = isinstance(value, str) and _is_datetime(value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise business(f"{name} has an invalid value {value!r}", name)
+    return value
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_datetime(text: str) -> bool:
+    """`2016-07-22T10:00:00-07:00`: a date, a time and an offset (the reference's samples all have one)."""
+    try:
+        return "T" in text and datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False

@@ -1,4 +1,5 @@
-"""The QuickBooks query language (reference §6), parsed and run over rendered records.
+"""How QuickBooks lists: its query language (reference §6), parsed and run over rendered records, and
+the page a query's STARTPOSITION/MAXRESULTS cut (the shared `sandbox.listing.offset`).
 
     SELECT * | COUNT(*) FROM <Entity> [WHERE <prop> <op> <value> [AND ...]]
         [ORDERBY <prop> [ASC|DESC]] [STARTPOSITION n] [MAXRESULTS n]
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sandbox.quickbooks.wire import ApiError, parse_datetime, query_error
+from sandbox.listing import offset
+from sandbox.quickbooks.params import ApiError, parse_datetime, query_error
 
 Record = dict[str, Any]
 _TOKEN = re.compile(
@@ -235,3 +237,10 @@ def run(query: Query, records: Iterable[Record], filterable: Mapping[str, str]) 
         return sorted(rows, key=key, reverse=descending)
     except TypeError:  # datetimes with and without offsets cannot be compared; all stored ones have one
         raise ApiError(400, "4000", "Error parsing query", f"cannot order by {prop}") from None
+
+
+def page(query: Query, rows: list[Record], entity: str, default_size: int, max_size: int) -> Record:
+    """The `QueryResponse` of a SELECT: rows from STARTPOSITION (1-based), at most MAXRESULTS (the
+    default when absent, capped silently), or `{}` when none is left."""
+    cut = offset(rows, query.start, min(query.max_results or default_size, max_size))
+    return {entity: cut.rows, "startPosition": query.start, "maxResults": len(cut.rows)} if cut.rows else {}

@@ -15,7 +15,9 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
+from sandbox.app import ApiError
 from sandbox.common import JSON
+from sandbox.listing import numbered
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 5000  # regular endpoints (Clockify support, quoted in the reference; UNCONFIRMED today)
@@ -24,14 +26,6 @@ _INT = re.compile(r"^-?\d+$")
 
 def error(status: int, message: str, code: int) -> JSON:
     return JSON({"message": message, "code": code}, status)
-
-
-class ApiError(Exception):
-    """Raised inside a handler; the app answers `response`."""
-
-    def __init__(self, response: JSON) -> None:
-        super().__init__(response.status_code)
-        self.response = response
 
 
 def bad_request(message: str, code: int = 501) -> ApiError:
@@ -133,8 +127,9 @@ def body_paging(body: dict[str, Any], page_key: str, size_key: str, max_size: in
 
 
 def page_of(rows: list[Any], page: int, size: int) -> tuple[list[Any], bool]:
-    """One page of an in-memory list and whether it is the last one."""
-    return rows[(page - 1) * size : page * size], page * size >= len(rows)
+    """One page of an in-memory list and whether it is the last one (the `Last-Page` header)."""
+    cut = numbered(rows, page, size)
+    return cut.rows, cut.last
 
 
 def name_matcher(value: str | None, strict: bool | None) -> Any:

@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.quickbooks.fields import typed
+from sandbox.listing import public
 from sandbox.quickbooks.options import QuickBooksOptions
-from sandbox.quickbooks.store import Company, Record, writable
-from sandbox.quickbooks.wire import (
+from sandbox.quickbooks.params import (
     ApiError,
     business,
     duplicate_name,
@@ -28,7 +27,9 @@ from sandbox.quickbooks.wire import (
     required,
     stale,
     today,
+    typed,
 )
+from sandbox.quickbooks.store import Company, Record, writable
 
 META = {"Id": "id", "MetaData.CreateTime": "datetime", "MetaData.LastUpdatedTime": "datetime"}
 PERSON = ("GivenName", "MiddleName", "FamilyName", "Suffix", "Title", "DisplayName", "PrintOnCheckName",
@@ -332,7 +333,7 @@ class Writer:
 
     def render(self, kind: Kind, record: Record) -> Record:
         """The wire form: ref names filled, FullyQualifiedName/Level computed, `domain`, `sparse`."""
-        out = {k: v for k, v in record.items() if not k.startswith("_")}
+        out = public(record)
         for name, value in record.items():
             target = REF_TARGETS.get(name)
             found = (
