@@ -126,31 +126,36 @@ def run(name: str, rows: int, endpoint: str, results: Any) -> None:
 
     work = workload(rows)
     if name == "excel":
-        from destinations.excel import ExcelTarget, ExcelWriter
+        from destinations.excel import ExcelTarget
+        from destinations.excel_writer import ExcelWriter
 
         folder = tempfile.mkdtemp(prefix="couplet-bench-")
         writer: Any = ExcelWriter()
-        target: Any = ExcelTarget(Path(folder) / "bench.xlsx", "Entries")
+        target: Any = ExcelTarget(path=Path(folder) / "bench.xlsx", sheet="Entries")
     elif name == "sheets":
         import gspread
 
-        from destinations.google_sheets import SheetsTarget, SheetsWriter, endpoint_http_client
+        from destinations.google_sheets import SheetsTarget
+        from destinations.sheets_writer import SheetsWriter, endpoint_http_client
 
         client = gspread.Client(
             auth=AnonymousCredentials(), http_client=endpoint_http_client(endpoint.split("|")[0])
         )
         writer = SheetsWriter(client=client, writes_per_minute=100_000, reads_per_minute=100_000)
-        target = SheetsTarget(endpoint.split("|")[1], "Entries")
+        target = SheetsTarget(spreadsheet=endpoint.split("|")[1], worksheet="Entries")
     else:
         from google.cloud import bigquery
 
-        from destinations.bigquery import BigQueryTarget, BigQueryWriter
+        from destinations.bigquery import BigQueryTarget
+        from destinations.bigquery_writer import BigQueryWriter
 
         client = bigquery.Client(
             project="bench", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
         )
         writer = BigQueryWriter(client=client)
-        target = BigQueryTarget("bench", "reporting", "entries", partition_column="date")
+        target = BigQueryTarget(
+            project="bench", dataset="reporting", table="entries", partition_column="date"
+        )
     baseline = peak_mb()
     for mode, table, kwargs in work:
         started = time.perf_counter()

@@ -140,7 +140,7 @@ def run_couplet(url: str, workdir: str, limited: bool) -> dict:
     extracted = time.perf_counter() - started
     table = staging.source("bench", source.entity("entries"))
     result = DuckDBWriter().write(
-        DuckDBTarget(os.path.join(workdir, "couplet.duckdb"), "entries"),
+        DuckDBTarget(path=os.path.join(workdir, "couplet.duckdb"), table="entries"),
         table,
         Mode.REPLACE,
         scope=Scope("_window_start", START, END),

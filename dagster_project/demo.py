@@ -15,6 +15,7 @@ import sys
 
 import httpx
 
+from destinations.base import DestinationError
 from pipelines.config import Output
 from pipelines.loader import Catalog, load_catalog
 from pipelines.outputs import describe
@@ -27,47 +28,24 @@ def demo_env(base_url: str) -> dict[str, str]:
     return client_env(base_url)
 
 
-def count_rows(output: Output, sandbox: str) -> int | None:
-    """Rows an output's target holds now (Google ones through the sandbox's emulators)."""
-    import duckdb
-    import openpyxl
-
-    t = output.to.settings
-    try:
-        if output.to.kind == "duckdb":
-            with duckdb.connect(t.path, read_only=True) as con:
-                row = con.execute(f'SELECT count(*) FROM "{t.table}"').fetchone()
-                return int(row[0]) if row else None
-        if output.to.kind == "excel":
-            book = openpyxl.load_workbook(t.path, read_only=True)
-            try:
-                return int(book[t.sheet].max_row or 1) - 1  # the header row
-            finally:
-                book.close()
-        if output.to.kind == "google_sheets":
-            body = httpx.get(
-                f"{sandbox}/google/sheets/_admin/spreadsheets/{t.spreadsheet}", timeout=30
-            ).json()
-            tab = next(tab for tab in body["tabs"] if tab["title"] == t.worksheet)
-            return int(tab["rows_with_values"]) - 1  # the header row
-        if output.to.kind == "bigquery":
-            body = httpx.get(
-                f"{sandbox}/google/bigquery/_admin/tables/{t.project}/{t.dataset}/{t.table}", timeout=30
-            )
-            return int(body.json()["row_count"]) if body.status_code == 200 else None
-    except (duckdb.Error, OSError, KeyError, StopIteration, ValueError, httpx.HTTPError):
+def count_rows(output: Output) -> int | None:
+    """Rows an output's target holds now, read by its destination (Google ones from the sandbox's
+    emulators, where ``demo_env`` points them); None when it cannot tell."""
+    destination = output.to.destination
+    if destination.count_rows is None:
         return None
-    return None
+    try:
+        return destination.count_rows(output.to.settings)
+    except DestinationError:
+        return None
 
 
-def landed(catalog: Catalog, sandbox: str) -> list[tuple[str, str, int | None, bool]]:
+def landed(catalog: Catalog) -> list[tuple[str, str, int | None, bool]]:
     """(output asset, where, rows, may be empty) for every output of the loaded flows."""
     out = []
     for flow_name, flow in catalog.flow_file.flows.items():
         for o in flow.outputs:
-            out.append(
-                (f"publish/{flow_name}/{o.output_name}", describe(o), count_rows(o, sandbox), o.allow_empty)
-            )
+            out.append((f"publish/{flow_name}/{o.output_name}", describe(o), count_rows(o), o.allow_empty))
     return out
 
 
@@ -99,7 +77,7 @@ def run_demo(days: int = 90) -> int:
         end = (today + dt.timedelta(days=1)).isoformat()
         print(f"  sandbox at {server.base_url}; every flow in one Dagster run ...", flush=True)
         status = run_flows(sorted(catalog.flow_file.flows), catalog, start, end)
-        rows = landed(catalog, server.base_url)
+        rows = landed(catalog)
         requests = request_counts(server.base_url)
     finally:
         server.stop()

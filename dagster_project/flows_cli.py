@@ -177,5 +177,6 @@ def show(name: str, flow: Flow, catalog: Catalog) -> None:
             print(f"    next: {when.isoformat(sep=' ', timespec='minutes')}")
         if assets.partitioned:
             print(
-                f"  each scheduled run re-reads the last {lookback_days(flow, flow_file)} days of the dated sources"
+                f"  a run now re-reads the last {lookback_days(flow, flow_file, dt.datetime.now(dt.UTC))} "
+                "day(s) of the dated sources (besides today)"
             )

@@ -8,19 +8,18 @@ through the ledger: only rows never sent before are appended, recorded after the
 confirmed. Each materialization carries the target, the rows written and deleted, and the
 output's column schema and row count.
 
-An asset writing a DuckDB file declares the concurrency pool ``duckdb:<absolute path>``: DuckDB lets
-one process at a time write a file, so with a pool limit of 1 on the instance the writers of one file
-queue in Dagster instead of waiting on the file's lock (``destinations/duckdb_lock.py``). Each
-publish asset writes exactly one output, hence at most one file and one pool.
+An asset declares the concurrency pool its destination names for the output (``Destination.pool``):
+a DuckDB file's is ``duckdb:<absolute path>``. DuckDB lets one process at a time write a file, so
+with a pool limit of 1 on the instance the writers of one file queue in Dagster instead of waiting
+on the file's lock (``destinations/duckdb_lock.py``). Each publish asset writes exactly one output,
+hence at most one file and one pool. Its Dagster kind is the destination's kind.
 
 Unpartitioned on purpose: every partition of a run is two event writes in Dagster's storage, and
 a table written once per run needs none of them.
 """
 
 import datetime as dt
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -75,13 +74,6 @@ def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def duckdb_pool(path: str) -> str:
-    """The concurrency pool of a DuckDB file: ``duckdb:`` and its absolute path (resolved against
-    the working directory, as the writer does), whitespace escaped since pool names allow none."""
-    full = str(Path(path).resolve())
-    return "duckdb:" + re.sub(r"\s", lambda m: f"%{ord(m[0]):02X}", full)
-
-
 def build_publish_asset(
     flow_name: str, index: int, catalog: Catalog, secrets: Sequence[str]
 ) -> dg.AssetsDefinition:
@@ -114,22 +106,22 @@ def build_publish_asset(
     whole = from_source or not any(
         flow.sources[s].dates for s in _sources_of(catalog, flow_name, output.from_)
     )
-    pool_hint = getattr(output.to.settings, "path", None)
-    pool = duckdb_pool(output.to.settings.path) if output.to.kind == "duckdb" else None
+    destination = output.to.destination
+    local_file = destination.local_path(output.to.settings)
 
     @dg.asset(
         key=dg.AssetKey(path),
         group_name=flow_name,
-        kinds={output.to.kind},
+        kinds={destination.kind},
         deps=[upstream],
-        pool=pool,
+        pool=destination.pool_of(output.to.settings),
         description=f"{label(tuple(upstream.path))} -> {where} ({output.mode})",
         metadata={
             "target": where,
             "mode": output.mode,
             "primary_key": ", ".join(keys),
             "dagster/column_schema": schema,
-            **({"path": dg.MetadataValue.path(str(pool_hint))} if pool_hint else {}),
+            **({"path": dg.MetadataValue.path(local_file)} if local_file else {}),
         },
     )
     def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
@@ -193,7 +185,7 @@ def publish(
         extra.update(rows_new=fresh.num_rows, rows_already_sent=total - fresh.num_rows)
         written = fresh
     # Built here, not at load time: credentials are read when a run needs them.
-    result = landing(output, partitioned=partitioned).write(
+    result = landing(output, partitioned=partitioned, data_dir=data_dir).write(
         written, mode, keys, scope, output.allow_empty or exactly_once, deletes
     )
     if ledger is not None and isinstance(written, pa.Table):

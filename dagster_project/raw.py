@@ -19,7 +19,7 @@ checked against the last read (``schema_drift``, see ``schema_drift.py``).
 
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -47,6 +47,7 @@ from .translator import (
     label,
     parse_window,
     raw_path,
+    source_lookback,
     stable_digest,
 )
 
@@ -109,12 +110,17 @@ def key_check(files: Sequence[str], entity: Entity) -> dg.AssetCheckResult:
     )
 
 
-def _days(context: dg.AssetExecutionContext, lookbacks: Mapping[str, int]) -> tuple[dt.date, dt.date]:
+def _days(
+    context: dg.AssetExecutionContext,
+    reading: Mapping[str, object],
+    lookbacks: Callable[[str, dt.datetime], int],
+) -> tuple[dt.date, dt.date]:
     """Days this run reads of a monthly asset: its months, narrowed to the run's window if any.
 
     In a look-back run (a schedule's, or ``flows run`` without dates) the window is the longest
-    look-back of the run's flows; this source reads only its own: the last ``lookback_days`` (the
-    longest of the run's flows that read it, ``lookbacks``) up to the window's end.
+    look-back of the run's flows; this source reads only its own: the look-back of the run's flows
+    that read it (``reading``; ``lookbacks(flow, now)``, see ``pipelines.lookback``) up to the
+    window's end.
     """
     tw = context.partition_time_window
     start, end = tw.start.date(), tw.end.date()
@@ -122,14 +128,15 @@ def _days(context: dg.AssetExecutionContext, lookbacks: Mapping[str, int]) -> tu
     window = parse_window(tags)
     if window is not None and tags.get(TAG_WINDOW):
         start, end = max(start, window[0]), min(end, window[1])
-        flows = _run_flows(tags, lookbacks)
+        flows = _run_flows(tags, reading)
         if tags.get(TAG_LOOKBACK) == "1" and flows:
-            own = max(lookbacks[f] for f in flows)
+            now = dt.datetime.now(dt.UTC)
+            own = max(lookbacks(f, now) for f in flows)
             start = max(start, window[1] - dt.timedelta(days=own + 1))  # "today" is window[1] - 1 day
     return start, max(start, end)
 
 
-def _run_flows(tags: Mapping[str, str], reading: Mapping[str, int]) -> list[str]:
+def _run_flows(tags: Mapping[str, str], reading: Mapping[str, object]) -> list[str]:
     """The run's flows (its ``couplet/flows`` tag) that read this asset."""
     return [f for f in tags.get(TAG_FLOWS, "").split(",") if f in reading]
 
@@ -222,11 +229,17 @@ def build_raw_asset(
     start_day = catalog.flow_file.settings.partitions_start
     partitions = monthly_partitions(start_day) if kind is Kind.MONTHLY else None
     env, literals = conn.setting_values()
-    lookbacks: dict[str, int] = {}  # flow -> the look-back of its source(s) reading this entity
+    reading: dict[str, list[str]] = {}  # flow -> its sources reading this entity
     for f, flow in catalog.flow_file.flows.items():
-        for spec in flow.sources.values():
+        for s, spec in flow.sources.items():
             if spec.connection == name and spec.entity == entity.name:
-                lookbacks[f] = max(lookbacks.get(f, 0), spec.lookback_days)
+                reading.setdefault(f, []).append(s)
+    declared = catalog.flow_file.flows
+
+    def lookbacks(f: str, now: dt.datetime) -> int:
+        """The look-back of flow ``f``'s source(s) reading this entity, for a run at ``now``."""
+        return max(source_lookback(declared[f], s, now) for s in reading[f])
+
     where = [
         f"{catalog.locate(['flows', f, 'sources', s])} flows.{f}.sources.{s}"
         for f, flow in catalog.flow_file.flows.items()
@@ -275,7 +288,7 @@ def build_raw_asset(
         older: tuple[dt.date, dt.date] | None = None  # days a reconciling run checks for drift
         checked: dict[str, Any] = {}
         if entity.partitioning is Partitioning.DAILY:
-            first, after = _days(context, lookbacks)
+            first, after = _days(context, reading, lookbacks)
             read = f"{first.isoformat()}..{after.isoformat()}"
             keys, spans = list(context.partition_keys), [(first, after)]
             whole = _window_start(context)
@@ -310,7 +323,7 @@ def build_raw_asset(
                 report.mode = part.mode
                 report.fields = part.fields if report.fields is None else report.fields.merge(part.fields)
             if older is not None:
-                flows = _run_flows(context.run.tags, lookbacks)
+                flows = _run_flows(context.run.tags, reading)
                 cheaper = all(catalog.flow_file.flows[f].reconcile.reread_when_cheaper for f in flows)
                 checked = reconcile_older(context, source, settings, name, entity, staging, *older, cheaper)
         touched = (

@@ -35,6 +35,7 @@ from connectors import get_source
 from connectors.core.entity import Entity, Partitioning
 from destinations.base import Mode
 from pipelines.config import Flow, FlowFile, Output
+from pipelines.lookback import DEFAULT_LOOKBACK, lookback
 
 Path = tuple[str, ...]
 
@@ -46,7 +47,6 @@ TAG_ALERTED = "couplet/alerted"  # the CLI already sent this run's failure alert
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 ALL_FLOWS_JOB = "all_flows"
-DEFAULT_LOOKBACK = 31
 
 
 def raw_path(connection: str, entity: str) -> Path:
@@ -123,9 +123,16 @@ def daily_sources(flow: Flow, flow_file: FlowFile) -> list[str]:
     return [s for s in flow.sources if entity_of(flow_file, flow, s).partitioning is Partitioning.DAILY]
 
 
-def lookback_days(flow: Flow, flow_file: FlowFile) -> int:
-    """Days a scheduled run re-reads: the longest look-back of the flow's daily sources."""
-    days = [flow.sources[s].lookback_days for s in daily_sources(flow, flow_file)]
+def source_lookback(flow: Flow, source: str, now: dt.datetime) -> int:
+    """Days a run at ``now`` re-reads of one dated source: its ``lookback_days``, else what the
+    flow's range and schedule call for (``pipelines.lookback``)."""
+    spec = flow.sources[source]
+    return lookback(spec.lookback_days, spec.dates, flow.schedule, timezone(flow), now)
+
+
+def lookback_days(flow: Flow, flow_file: FlowFile, now: dt.datetime) -> int:
+    """Days a run at ``now`` re-reads: the longest look-back of the flow's daily sources."""
+    days = [source_lookback(flow, s, now) for s in daily_sources(flow, flow_file)]
     return max(days, default=DEFAULT_LOOKBACK)
 
 
@@ -138,7 +145,7 @@ def lookback_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) ->
     starts, ends = [], []
     for flow in flows:
         today = now.astimezone(ZoneInfo(timezone(flow))).date()
-        starts.append(today - dt.timedelta(days=lookback_days(flow, flow_file)))
+        starts.append(today - dt.timedelta(days=lookback_days(flow, flow_file, now)))
         ends.append(today + dt.timedelta(days=1))
     return min(starts), max(ends)
 

@@ -1,6 +1,7 @@
 """The writer contract every destination follows, and the logic the writers share.
 
-A writer lands one Arrow table (streamed as record batches) in one target::
+A writer lands one Arrow table (streamed as record batches) in one target (``Writer``, checked by mypy
+where each destination declares its writer factory, see ``spec.Destination``)::
 
     writer.write(target, data, mode, primary_key=(), scope=None, allow_empty=False, deletes=None) -> WriteResult
 
@@ -29,6 +30,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,6 +123,28 @@ class WriteResult:
     rows_deleted: int = 0
     duration_s: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+
+
+TargetT = TypeVar("TargetT", contravariant=True)
+
+
+class Writer(Protocol[TargetT]):
+    """What every destination's writer offers: land ``data`` in ``target`` (see the module docstring).
+
+    ``data`` may be a table, a stream of record batches or staged Parquet files (``ParquetSource``,
+    defined below); a writer that needs the whole table calls ``as_table``.
+    """
+
+    def write(
+        self,
+        target: TargetT,
+        data: pa.Table | pa.RecordBatchReader | ParquetSource,
+        mode: Mode | str,
+        primary_key: Sequence[str] = (),
+        scope: Scope | None = None,
+        allow_empty: bool = False,
+        deletes: Deletes | None = None,
+    ) -> WriteResult: ...
 
 
 @dataclass(frozen=True)

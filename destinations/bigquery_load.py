@@ -1,6 +1,6 @@
 """The steps of one BigQuery write: Parquet spooling, table creation, load jobs, staging + MERGE.
 
-See ``destinations.bigquery`` for what each mode does and why it is atomic.
+See ``destinations.bigquery_writer`` for what each mode does and why it is atomic.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from .bigquery_schema import (
 from .rewrite import check_scope
 
 if TYPE_CHECKING:
-    from .bigquery import BigQueryTarget, BigQueryWriter
+    from .bigquery import BigQueryTarget
+    from .bigquery_writer import BigQueryWriter
 
 SEQ = "_couplet_seq"  # arrival order of staged rows, so the last row of a key wins the MERGE
 

@@ -12,21 +12,27 @@ quoted, values bound.
 
 DuckDB allows one writing process per file: open it only for the write, never keep it open. While
 another process holds the file, ``connect`` waits for it (``duckdb_lock``: bounded backoff up to
-``COUPLET_DUCKDB_LOCK_TIMEOUT`` seconds), then fails with ``DestinationLockedError``.
+``COUPLET_DUCKDB_LOCK_TIMEOUT`` seconds), then fails with ``DestinationLockedError``. Across
+processes, the publish assets writing one file share the Dagster pool ``duckdb:<absolute path>``
+(``file_pool``), so they queue in Dagster instead of on the lock.
+
+The destination's declaration (``DESTINATION``, see ``spec``) lives here with the writer: duckdb is
+imported to plan flow steps anyway, so this module is cheap to import when flows load.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 import pyarrow as pa
+from pydantic import Field
 
 from .base import (
     DELETED_AT,
@@ -43,6 +49,7 @@ from .base import (
     guard_empty,
 )
 from .duckdb_lock import open_when_free
+from .spec import Context, Destination, Settings
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
@@ -60,10 +67,13 @@ def qualified(table: str) -> str:
     return ".".join(quote(part) for part in table.split("."))
 
 
-@dataclass(frozen=True)
-class DuckDBTarget:
-    path: str
-    table: str
+class DuckDBTarget(Settings):
+    """``to: {duckdb: {path, table}}``: a table of a DuckDB file."""
+
+    path: str = "data/warehouse.duckdb"  # created with its folder; ":memory:" lives for one write
+    table: Annotated[
+        str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    ]  # or schema.table
 
     def __str__(self) -> str:
         return f"duckdb:{self.path}#{self.table}"
@@ -123,7 +133,7 @@ class DuckDBWriter:
         target: DuckDBTarget,
         data: pa.Table | pa.RecordBatchReader | ParquetSource,
         mode: Mode | str,
-        primary_key: tuple[str, ...] | list[str] = (),
+        primary_key: Sequence[str] = (),
         scope: Scope | None = None,
         allow_empty: bool = False,
         deletes: Deletes | None = None,
@@ -343,3 +353,36 @@ def _widens(existing: str, new: str) -> bool:
     if new == '"NULL"' or new == "NULL":
         return True
     return existing == "VARCHAR"
+
+
+def file_pool(path: str) -> str:
+    """The concurrency pool of a DuckDB file: ``duckdb:`` and its absolute path (resolved against
+    the working directory, as the writer does), whitespace escaped since pool names allow none."""
+    full = str(Path(path).resolve())
+    return "duckdb:" + re.sub(r"\s", lambda m: f"%{ord(m[0]):02X}", full)
+
+
+def count_rows(target: DuckDBTarget) -> int | None:
+    try:
+        with duckdb.connect(target.path, read_only=True) as con:
+            return int(scalar(con, f"SELECT count(*) FROM {qualified(target.table)}"))
+    except (duckdb.Error, OSError):  # no file, no table
+        return None
+
+
+def _writer(target: DuckDBTarget, context: Context) -> DuckDBWriter:
+    return DuckDBWriter()
+
+
+DESTINATION = Destination(
+    kind="duckdb",
+    settings=DuckDBTarget,
+    writer=_writer,
+    label=lambda t: f"{t.path}#{t.table}",
+    default_name=lambda t: t.table,
+    example={"path": "data/warehouse.duckdb", "table": "billing"},
+    file_setting="path",
+    file_example="warehouse.duckdb",
+    pool=lambda t: file_pool(t.path),
+    count_rows=count_rows,
+)

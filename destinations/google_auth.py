@@ -13,7 +13,7 @@ Where credentials come from, first match wins:
 An **endpoint** replaces Google's API host, to write to an emulator such as ``couplet sandbox``
 (``/google/sheets``, ``/google/bigquery``): the writer's ``endpoint`` setting, else
 ``COUPLET_GOOGLE_SHEETS_ENDPOINT`` (Sheets) or ``BIGQUERY_EMULATOR_HOST`` (BigQuery; the client
-library's own variable). With an endpoint, sources 1-3 still apply when set; otherwise requests are
+library's own variable; see ``endpoints``). With an endpoint, sources 1-3 still apply when set; otherwise requests are
 anonymous (no token is fetched; application default credentials are never used).
 
 No message ever contains key material: only where the key came from, its ``client_email`` and
@@ -28,19 +28,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import google.auth
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import DefaultCredentialsError
 from google.oauth2 import service_account
 
-from .base import DestinationAuthError, DestinationConfigError
+from .base import DestinationAuthError
 
 ENV_SERVICE_ACCOUNT = "COUPLET_GOOGLE_SERVICE_ACCOUNT"
 ENV_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
-ENV_SHEETS_ENDPOINT = "COUPLET_GOOGLE_SHEETS_ENDPOINT"
-ENV_BIGQUERY_ENDPOINT = "BIGQUERY_EMULATOR_HOST"  # google-cloud-bigquery reads it too
 SHEETS_SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 BIGQUERY_SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 
@@ -141,30 +138,6 @@ def default_credentials(
     return GoogleCredentials(
         creds, getattr(creds, "service_account_email", None), "application default credentials"
     )
-
-
-def api_endpoint(value: str | None, env_var: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The URL to send API requests to instead of Google's: ``value``, else ``env_var``; ``None``
-    for Google itself. Checked to be an http(s) URL without query; trailing slashes dropped."""
-    env = os.environ if env is None else env
-    source = "the endpoint setting" if value else env_var
-    raw = (value or env.get(env_var) or "").strip()
-    if not raw:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        # The value is not echoed: a mistyped variable could hold anything, a key included.
-        raise DestinationConfigError(
-            f"{source} must be an http(s) URL without query, such as "
-            "http://127.0.0.1:8765/google/sheets (couplet sandbox)"
-        )
-    return raw.rstrip("/")
-
-
-def shown_endpoint(url: str) -> str:
-    """An endpoint for messages and metadata: without user and password, should it carry any."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def endpoint_credentials(

@@ -1,6 +1,7 @@
 """Output checks that need the disk or the planned columns, made when flows load, not mid-run.
 
-* A file output's ``path`` (DuckDB, Excel) must be writable from here: not an existing folder, not
+* A file output's path (the setting its destination names as ``file_setting``: DuckDB's and Excel's
+  ``path``) must be writable from here: not an existing folder, not
   "under" a regular file, and the nearest folder that exists (the parent, or the ancestor the
   writer will create the missing folders in) must let this user create files. The writers resolve
   a relative path against the working directory, so this check does too.
@@ -22,35 +23,33 @@ from .yamlfile import did_you_mean
 
 Found = list[tuple[list[Any], str]]
 
-#: A file name to suggest inside a folder given as ``path``, per destination.
-_EXAMPLE = {"duckdb": "warehouse.duckdb", "excel": "report.xlsx"}
-
 
 def check_outputs(name: str, flow: Flow, columns: Mapping[str, Sequence[tuple[str, str]]]) -> Found:
     """Problems of the outputs of flow ``name``; ``columns``: (name, type) of each source/step known."""
     found: Found = []
     for i, out in enumerate(flow.outputs):
         loc: list[Any] = ["flows", name, "outputs", i]
-        path = getattr(out.to.settings, "path", None)
-        if isinstance(path, str) and path != ":memory:":
-            problem = path_problem(path, out.to.kind)
+        destination = out.to.destination
+        path = destination.local_path(out.to.settings)
+        if path is not None and path != ":memory:":  # DuckDB's name for a database without a file
+            problem = path_problem(path, destination.file_example)
             if problem:
-                found.append(([*loc, "to", out.to.kind, "path"], problem))
+                found.append(([*loc, "to", destination.kind, destination.file_setting], problem))
         if out.primary_key and out.from_ in columns:
             found += _key_problems(loc, out, [c for c, _ in columns[out.from_]])
     return found
 
 
-def path_problem(path: str, kind: str) -> str:
-    """Why a file output cannot be written at ``path`` (``""``: nothing found)."""
+def path_problem(path: str, example: str = "data.out") -> str:
+    """Why a file output cannot be written at ``path`` (``""``: nothing found); ``example``: a file
+    name to suggest when ``path`` is a folder."""
     try:
-        return _path_problem(Path(path), path, kind)
+        return _path_problem(Path(path), path, example)
     except OSError as exc:  # e.g. a folder on the way that this user may not even look into
         return f"cannot check {path!r}: {exc.strerror or exc}; choose a path this user can reach"
 
 
-def _path_problem(target: Path, path: str, kind: str) -> str:
-    example = _EXAMPLE.get(kind, "data.out")
+def _path_problem(target: Path, path: str, example: str) -> str:
     if target.is_dir():
         return f"{path!r} is a folder; name a file inside it, e.g. path: {(target / example).as_posix()}"
     folder = target.parent

@@ -3,15 +3,21 @@
 Strict: unknown keys are errors, every reference (connection, entity, source) is checked, and
 secrets may only be named as ``{env: VAR}``. ``pipelines.loader`` turns a YAML file into these
 models and reports errors with file, line and key path.
+
+An output's ``to:`` holds one key per registered destination (``destinations.DESTINATIONS``), each
+validated by that destination's own settings model: ``OutputTarget`` is built from the registry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, create_model, model_validator
+
+from destinations import all_destinations, get_destination
+from destinations.spec import Destination
 
 from .dates import DateRange
 from .model import NAME, Strict
@@ -51,48 +57,17 @@ class SourceSpec(Strict):
     # The days the flow's steps read, in the flow's time zone ("last 90 days",
     # {start: 2025-01-01}, "this month", {years: [2025, 2026]}...); unset: everything staged.
     dates: DateRange | None = None
-    lookback_days: Annotated[int, Field(ge=0, le=3660)] = 31  # days re-read on every scheduled run
+    # Days re-read before today on every scheduled run; unset: what the flow's range and schedule call
+    # for, at most 31 (pipelines/lookback.py: a flow over today re-reads today, not a month).
+    lookback_days: Annotated[int, Field(ge=0, le=3660)] | None = None
 
 
-class DuckDBTarget(Strict):
-    path: str = "data/warehouse.duckdb"
-    table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")]
-
-
-class ExcelTarget(Strict):
-    path: str
-    sheet: Annotated[str, Field(min_length=1, max_length=31)]  # Excel's own limit on sheet names
-
-
-class GoogleSheetsTarget(Strict):
-    spreadsheet: str  # id or full URL
-    worksheet: str
-    updated_at: Literal["none", "column", "note"] = "none"  # Coupler's "last updated" marker
-    # A Sheets API emulator instead of https://sheets.googleapis.com, e.g. couplet sandbox's
-    # http://127.0.0.1:8765/google/sheets; unset: COUPLET_GOOGLE_SHEETS_ENDPOINT, else Google.
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None
-
-
-class BigQueryTarget(Strict):
-    project: str
-    dataset: str
-    table: str
-    location: str | None = None
-    partition_column: str | None = None  # default: _window_start for partitioned sources
-    clustering: tuple[str, ...] = ()  # default: the primary key
-    # A BigQuery API emulator instead of https://bigquery.googleapis.com, e.g. couplet sandbox's
-    # http://127.0.0.1:8765/google/bigquery; unset: BIGQUERY_EMULATOR_HOST, else Google.
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None
-
-
-class OutputTarget(Strict):
-    duckdb: DuckDBTarget | None = None
-    excel: ExcelTarget | None = None
-    google_sheets: GoogleSheetsTarget | None = None
-    bigquery: BigQueryTarget | None = None
+class TargetChoice(Strict):
+    """``to:``: exactly one destination, named by its kind, with its settings. The fields, one per
+    registered kind, are added by ``OutputTarget``; this class holds what does not depend on them."""
 
     @model_validator(mode="after")
-    def _one(self) -> OutputTarget:
+    def _one(self) -> TargetChoice:
         chosen = [k for k, v in self.__dict__.items() if v is not None]
         if len(chosen) != 1:
             raise ValueError(
@@ -106,7 +81,25 @@ class OutputTarget(Strict):
 
     @property
     def settings(self) -> Any:
+        """The chosen destination's settings model (e.g. ``destinations.duckdb.DuckDBTarget``)."""
         return getattr(self, self.kind)
+
+    @property
+    def destination(self) -> Destination[Any]:
+        return get_destination(self.kind)
+
+
+def _output_target() -> type[TargetChoice]:
+    # Optional fields keep the errors of a plain model: an unknown kind is an unknown key with a
+    # "did you mean" and the allowed kinds; a bad setting points at to.<kind>.<setting>.
+    fields: dict[str, Any] = {d.kind: (d.settings | None, None) for d in all_destinations()}
+    return create_model("OutputTarget", __base__=TargetChoice, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:  # mypy sees the base; the fields exist at run time only
+    OutputTarget = TargetChoice
+else:
+    OutputTarget = _output_target()
 
 
 _DELETES_IN = {
@@ -148,16 +141,11 @@ class Output(Strict):
 
     @property
     def output_name(self) -> str:
-        """The asset name: ``name``, else the table (DuckDB, BigQuery) or ``xlsx_<sheet>`` / ``gsheet_<tab>``."""
+        """The asset name: ``name``, else the destination's default (DuckDB and BigQuery: the table;
+        Excel ``xlsx_<sheet>``, Sheets ``gsheet_<tab>``), lower case with ``_`` for anything else."""
         if self.name:
             return self.name
-        settings = self.to.settings
-        label = {
-            "duckdb": lambda t: t.table,
-            "bigquery": lambda t: t.table,
-            "excel": lambda t: f"xlsx_{t.sheet}",
-            "google_sheets": lambda t: f"gsheet_{t.worksheet}",
-        }[self.to.kind](settings)
+        label = self.to.destination.default_name(self.to.settings)
         return re.sub(r"[^a-z0-9_]+", "_", label.lower()).strip("_")
 
 

@@ -1,30 +1,39 @@
 """Outputs: a flow output's destination settings -> the writer and target that land it.
 
-One place turns the YAML's ``to: {excel: ...}`` (and friends) into ``destinations`` objects, so
-Dagster assets, the CLI and tests write the same way. Keyed writes (upsert, append_new) first
-check that every row has its key (``without_null_keys``): a null key would merge distinct rows.
+One place turns the YAML's ``to: {excel: ...}`` (and friends) into a writer and its target, through
+the destination's declaration (``destinations.spec.Destination``), so Dagster assets, the CLI and
+tests write the same way and nothing here names a destination. Keyed writes (upsert, append_new)
+first check that every row has its key (``without_null_keys``): a null key would merge distinct rows.
+A destination that replaces its file through a temp file beside it (Excel) has the leftovers of a
+killed writer swept here first (``tempfiles.sweep``: older than an hour).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from destinations.base import Deletes, Mode, ParquetSource, Scope, WriteResult
+from destinations.base import Deletes, Mode, ParquetSource, Scope, Writer, WriteResult
+from destinations.spec import Context, Destination
 
 from .config import Output
+from .tempfiles import sweep, temp_patterns
 
 
 @dataclass(frozen=True)
 class Landing:
-    writer: Any
-    target: Any
-    kind: str
+    destination: Destination[Any]
+    writer: Writer[Any]
+    target: Any  # the destination's settings model, completed for the run
+
+    @property
+    def kind(self) -> str:
+        return self.destination.kind
 
     def write(
         self,
@@ -35,65 +44,27 @@ class Landing:
         allow_empty: bool,
         deletes: Deletes | None = None,
     ) -> WriteResult:
-        extra = {"deletes": deletes} if deletes is not None else {}
-        return self.writer.write(self.target, data, mode, keys, scope=scope, allow_empty=allow_empty, **extra)
+        local = self.destination.local_path(self.target)
+        if self.destination.writes_temp_file and local is not None:  # a killed run's copy, if any
+            path = Path(local)
+            sweep(path.parent, temp_patterns(path))
+        return self.writer.write(
+            self.target, data, mode, keys, scope=scope, allow_empty=allow_empty, deletes=deletes
+        )
 
 
-def landing(output: Output, partitioned: bool) -> Landing:
-    """Writer and target for ``output``; ``partitioned`` sources get BigQuery day partitions."""
-    kind, t = output.to.kind, output.to.settings
-    if kind == "duckdb":
-        from destinations.duckdb import DuckDBTarget, DuckDBWriter
-
-        return Landing(DuckDBWriter(), DuckDBTarget(t.path, t.table), kind)
-    if kind == "excel":
-        from destinations.excel import ExcelTarget, ExcelWriter
-
-        return Landing(ExcelWriter(), ExcelTarget(t.path, t.sheet), kind)
-    if kind == "google_sheets":
-        from destinations.google_sheets import SheetsTarget, SheetsWriter
-
-        writer = SheetsWriter(updated_at=t.updated_at, endpoint=t.endpoint)
-        return Landing(writer, SheetsTarget(t.spreadsheet, t.worksheet), kind)
-    if kind == "bigquery":
-        from destinations.bigquery import BigQueryTarget, BigQueryWriter
-
-        partition = t.partition_column or ("_window_start" if partitioned else None)
-        target = BigQueryTarget(t.project, t.dataset, t.table, t.location, partition, tuple(t.clustering))
-        return Landing(BigQueryWriter(endpoint=t.endpoint), target, kind)
-    raise ValueError(f"unknown destination {kind!r}")
+def landing(output: Output, partitioned: bool, data_dir: str = "data") -> Landing:
+    """Writer and target for ``output``; ``partitioned``: it reads a dated source (BigQuery then
+    partitions the table by day)."""
+    destination, settings = output.to.destination, output.to.settings
+    context = Context(partitioned=partitioned, data_dir=data_dir)
+    return Landing(destination, destination.writer(settings, context), destination.target(settings, context))
 
 
 def describe(output: Output) -> str:
     """Where an output lands, for people: a path#sheet, a sheet URL, a table id; for Google outputs
     sent to an emulator (the ``endpoint`` setting or its environment variable), ``... at <endpoint>``."""
-    t = output.to.settings
-    return {
-        "duckdb": lambda: f"{t.path}#{getattr(t, 'table', '')}",
-        "excel": lambda: f"{getattr(t, 'path', '')}#{getattr(t, 'sheet', '')}",
-        "google_sheets": lambda: _sheet(t),
-        "bigquery": lambda: (
-            f"{getattr(t, 'project', '')}.{getattr(t, 'dataset', '')}.{getattr(t, 'table', '')}"
-            + _at(t, "bigquery")
-        ),
-    }[output.to.kind]()
-
-
-def _sheet(t: Any) -> str:
-    at = _at(t, "google_sheets")
-    url = str(t.spreadsheet)
-    if not at and not url.startswith("http"):
-        url = f"https://docs.google.com/spreadsheets/d/{url}"
-    return f"{url} [{t.worksheet}]{at}"
-
-
-def _at(settings: Any, kind: str) -> str:
-    """`` at <endpoint>`` when a Google output goes to an emulator, else nothing."""
-    from destinations.google_auth import ENV_BIGQUERY_ENDPOINT, ENV_SHEETS_ENDPOINT, shown_endpoint
-
-    env_var = ENV_SHEETS_ENDPOINT if kind == "google_sheets" else ENV_BIGQUERY_ENDPOINT
-    endpoint = getattr(settings, "endpoint", None) or os.environ.get(env_var, "").strip()
-    return f" at {shown_endpoint(endpoint.rstrip('/'))}" if endpoint else ""
+    return output.to.destination.label(output.to.settings)
 
 
 class NullKeyError(ValueError):

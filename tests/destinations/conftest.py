@@ -1,4 +1,4 @@
-"""Shared test data and Google emulators (``sandbox.google``) for the Excel, Sheets and BigQuery writer tests."""
+"""Shared test data, Google emulators (``sandbox.google``) and the ``dest`` fixture of the contract suites."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import decimal
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gspread
 import pyarrow as pa
@@ -17,8 +18,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from gspread.http_client import HTTPClient
 
-from destinations.google_sheets import endpoint_http_client
+from destinations import all_destinations
+from destinations.sheets_writer import endpoint_http_client
 from sandbox.google import BigQueryEmulator, SheetsEmulator, serve_threaded
+
+if TYPE_CHECKING:
+    from tests.destinations.harness import Dest
 
 D = dt.date.fromisoformat
 UTC = dt.UTC
@@ -114,6 +119,15 @@ def bq_client(bq: BigQueryEmulator) -> bigquery.Client:
     return bigquery.Client(
         project="proj", credentials=AnonymousCredentials(), client_options={"api_endpoint": bq.url}
     )
+
+
+# -- every tabular destination (the contract suites) ------------------------------------------
+@pytest.fixture(params=[d.kind for d in all_destinations() if d.tabular])
+def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
+    """One registered tabular destination, ready to write to and read back (``harness``)."""
+    from tests.destinations.harness import harness  # it imports this module
+
+    return harness(request.param, request, tmp_path)
 
 
 # -- credentials -------------------------------------------------------------------------------

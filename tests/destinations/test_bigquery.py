@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import bigquery
+from pydantic import ValidationError
 
 from destinations.base import (
     DestinationAuthError,
@@ -24,14 +25,17 @@ from destinations.base import (
     SchemaConflictError,
     Scope,
 )
-from destinations.bigquery import BigQueryTarget, BigQueryWriter
+from destinations.bigquery import BigQueryTarget
 from destinations.bigquery_schema import merge_scope
+from destinations.bigquery_writer import BigQueryWriter
 from sandbox.google import BigQueryEmulator
 from sandbox.google.bigquery_engine import JobFailed, merge_on_false, translate
 from tests.destinations.conftest import BIG_ID, SERVICE_ACCOUNT, entries, service_account_key, typed
 
 D = dt.date.fromisoformat
-TARGET = BigQueryTarget("proj", "reporting", "entries", location="EU", partition_column="day")
+TARGET = BigQueryTarget(
+    project="proj", dataset="reporting", table="entries", location="EU", partition_column="day"
+)
 
 
 @pytest.fixture
@@ -127,7 +131,7 @@ def test_scoped_replace_is_one_merge_that_deletes_the_scope(
 
 
 def test_scope_on_a_timestamp_column_with_date_bounds(bq: BigQueryEmulator, writer: BigQueryWriter) -> None:
-    target = BigQueryTarget("proj", "reporting", "events")
+    target = BigQueryTarget(project="proj", dataset="reporting", table="events")
     at = pa.timestamp("us", tz="UTC")
     data = pa.table(
         {
@@ -259,16 +263,21 @@ def _refuse(*args: object, **kwargs: object) -> None:
 
 
 def test_target_validation(writer: BigQueryWriter) -> None:
-    with pytest.raises(DestinationConfigError, match="not a valid name"):
-        BigQueryTarget("proj", "a.b", "t")
-    with pytest.raises(DestinationConfigError, match="at most 4"):
-        BigQueryTarget("proj", "d", "t", clustering=("a", "b", "c", "d", "e"))
+    # the settings model checks them (in a flow file: when flows load, with file and line)
+    with pytest.raises(ValidationError, match="not a valid name"):
+        BigQueryTarget(project="proj", dataset="a.b", table="t")
+    with pytest.raises(ValidationError, match="at most 4"):
+        BigQueryTarget(project="proj", dataset="d", table="t", clustering=("a", "b", "c", "d", "e"))
     with pytest.raises(DestinationConfigError, match=r"partition_column .day. must be a DATE"):
         writer.write(
-            BigQueryTarget("proj", "d", "t", partition_column="day"), pa.table({"day": ["x"]}), "replace"
+            BigQueryTarget(project="proj", dataset="d", table="t", partition_column="day"),
+            pa.table({"day": ["x"]}),
+            "replace",
         )
     with pytest.raises(DestinationConfigError, match="repeat"):
-        writer.write(BigQueryTarget("proj", "d", "t"), pa.table({"a": [1], "A": [2]}), "replace")
+        writer.write(
+            BigQueryTarget(project="proj", dataset="d", table="t"), pa.table({"a": [1], "A": [2]}), "replace"
+        )
 
 
 # -- credentials -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ D = dt.date.fromisoformat
 
 @pytest.fixture
 def target(tmp_path: Path) -> DuckDBTarget:
-    return DuckDBTarget(str(tmp_path / "w.duckdb"), "entries")
+    return DuckDBTarget(path=str(tmp_path / "w.duckdb"), table="entries")
 
 
 def rows(writer: DuckDBWriter, target: DuckDBTarget, order: str = "id") -> list[dict]:
@@ -166,7 +166,7 @@ def test_types_round_trip(target: DuckDBTarget) -> None:
 
 
 def test_schema_qualified_table(tmp_path: Path) -> None:
-    target = DuckDBTarget(str(tmp_path / "w.duckdb"), "raw.entries")
+    target = DuckDBTarget(path=str(tmp_path / "w.duckdb"), table="raw.entries")
     w = DuckDBWriter()
     w.write(target, table([1], ["a"], ["2026-01-01"]), "replace")
     w.write(target, table([2], ["b"], ["2026-01-02"]), "append")

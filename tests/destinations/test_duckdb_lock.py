@@ -55,7 +55,7 @@ def test_the_writer_waits_for_the_holder_and_then_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COUPLET_DUCKDB_LOCK_TIMEOUT", "30")
-    target = DuckDBTarget(str(tmp_path / "w.duckdb"), "t")
+    target = DuckDBTarget(path=str(tmp_path / "w.duckdb"), table="t")
     writer = DuckDBWriter()
     writer.write(target, batch(1, 2), "replace")
     with held(tmp_path / "w.duckdb", 1.0):
@@ -72,7 +72,7 @@ def test_held_past_the_timeout_the_error_names_file_holder_and_fix(
 ) -> None:
     monkeypatch.setenv("COUPLET_DUCKDB_LOCK_TIMEOUT", "0.5")
     path = tmp_path / "w.duckdb"
-    target = DuckDBTarget(str(path), "t")
+    target = DuckDBTarget(path=str(path), table="t")
     writer = DuckDBWriter()
     writer.write(target, batch(1, 2), "replace")
     with held(path, 30) as proc:

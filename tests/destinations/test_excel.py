@@ -9,8 +9,9 @@ from pathlib import Path
 import openpyxl
 import pyarrow as pa
 import pytest
+from pydantic import ValidationError
 
-import destinations.excel as excel_module
+import destinations.excel_writer as excel_module
 from destinations.base import (
     DestinationConfigError,
     EmptyReplaceError,
@@ -19,8 +20,9 @@ from destinations.base import (
     SchemaConflictError,
     Scope,
 )
-from destinations.excel import EXCEL_LIMITS, ExcelTarget, ExcelWriter
+from destinations.excel import ExcelTarget
 from destinations.excel_read import read_sheet
+from destinations.excel_writer import EXCEL_LIMITS, ExcelWriter
 from tests.destinations.conftest import BIG_ID, entries, typed
 
 D = dt.date.fromisoformat
@@ -28,12 +30,12 @@ D = dt.date.fromisoformat
 
 @pytest.fixture
 def target(tmp_path: Path) -> ExcelTarget:
-    return ExcelTarget(tmp_path / "out" / "report.xlsx", "Entries")
+    return ExcelTarget(path=tmp_path / "out" / "report.xlsx", sheet="Entries")
 
 
 def shown(target: ExcelTarget, sheet: str | None = None) -> list[tuple]:
     """The sheet as a person (or openpyxl in normal mode) sees it."""
-    wb = openpyxl.load_workbook(target.path)
+    wb = openpyxl.load_workbook(target.file)
     rows = list(wb[sheet or target.sheet].iter_rows(values_only=True))
     wb.close()
     return rows
@@ -56,7 +58,7 @@ def test_first_write_creates_folder_file_and_sheet(target: ExcelTarget) -> None:
         (1, dt.datetime(2024, 1, 1), "entry 1"),
         (2, dt.datetime(2024, 1, 2), "entry 2"),
     ]
-    assert [p.name for p in target.path.parent.iterdir()] == ["report.xlsx"]  # no temp file left
+    assert [p.name for p in target.file.parent.iterdir()] == ["report.xlsx"]  # no temp file left
 
 
 def test_replace_twice_reports_the_rows_it_replaced(target: ExcelTarget) -> None:
@@ -148,22 +150,22 @@ def test_real_excel_limits() -> None:
 def test_other_sheets_are_kept_byte_for_byte(target: ExcelTarget) -> None:
     w = ExcelWriter()
     w.write(target, entries([1], ["2024-01-01"]), "replace")
-    wb = openpyxl.load_workbook(target.path)
+    wb = openpyxl.load_workbook(target.file)
     summary = wb.create_sheet("Summary", 0)
     summary["A1"], summary["B1"] = "total", "=SUM(Entries!A:A)"
     summary["A1"].font = openpyxl.styles.Font(bold=True, color="FF0000")
     summary.column_dimensions["A"].width = 33
-    wb.save(target.path)
-    before = parts(target.path)
+    wb.save(target.file)
+    before = parts(target.file)
 
     w.write(target, entries([2, 3], ["2024-01-02", "2024-01-03"]), "append")
-    wb = openpyxl.load_workbook(target.path)
+    wb = openpyxl.load_workbook(target.file)
     assert wb.sheetnames == ["Summary", "Entries"]
     assert wb["Summary"]["B1"].value == "=SUM(Entries!A:A)" and wb["Summary"]["A1"].font.color.rgb.endswith(
         "FF0000"
     )
     assert wb["Summary"].column_dimensions["A"].width == 33
-    after = parts(target.path)
+    after = parts(target.file)
     edited = {"[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/styles.xml"}
     data_part = "xl/worksheets/sheet2.xml"  # openpyxl numbered the parts in tab order
     assert {n: b for n, b in after.items() if n not in edited | {data_part}} == {
@@ -173,12 +175,12 @@ def test_other_sheets_are_kept_byte_for_byte(target: ExcelTarget) -> None:
         b"total" in after["xl/worksheets/sheet1.xml"] or b"SUM(Entries" in after["xl/worksheets/sheet1.xml"]
     )
     assert ids(target) == [1, 2, 3]
-    assert 'fullCalcOnLoad="1"' in zipfile.ZipFile(target.path).read("xl/workbook.xml").decode()
+    assert 'fullCalcOnLoad="1"' in zipfile.ZipFile(target.file).read("xl/workbook.xml").decode()
 
 
 def test_header_frozen_autofilter_widths_and_formats(target: ExcelTarget) -> None:
     ExcelWriter().write(target, typed(), "replace")
-    ws = openpyxl.load_workbook(target.path)[target.sheet]
+    ws = openpyxl.load_workbook(target.file)[target.sheet]
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref == "A1:H4"
     assert ws["A1"].font.b
@@ -203,7 +205,7 @@ def test_cells_a_person_sees(target: ExcelTarget) -> None:
     )
     assert rows[2][7] == "=1+1" and rows[3][7] == "0012"  # text, not a formula, not a number
     assert rows[3][0] == str(BIG_ID)  # beyond 2**53: text, so Excel cannot round it
-    ws = openpyxl.load_workbook(target.path)[target.sheet]
+    ws = openpyxl.load_workbook(target.file)[target.sheet]
     assert ws["H3"].data_type == "s"
 
 
@@ -212,7 +214,7 @@ def test_types_round_trip_through_upsert(target: ExcelTarget) -> None:
     data = typed()
     w.write(target, data, "replace")
     w.write(target, data.slice(0, 1), "upsert", ["id"])  # reads the sheet back and rewrites it
-    back = read_sheet(target.path, target.sheet, {f.name: f.type for f in data.schema})
+    back = read_sheet(target.file, target.sheet, {f.name: f.type for f in data.schema})
     assert back is not None and back.schema == data.schema
     assert back.to_pylist() == data.to_pylist()
 
@@ -221,7 +223,7 @@ def test_columns_only_the_sheet_has_keep_dates(target: ExcelTarget) -> None:
     w = ExcelWriter()
     w.write(target, entries([1], ["2024-01-01"]), "replace")
     w.write(target, pa.table({"id": pa.array([2], pa.int64()), "note": ["x"]}), "upsert", ["id"])
-    back = read_sheet(target.path, target.sheet, {})
+    back = read_sheet(target.file, target.sheet, {})
     assert back is not None and back.column("day").type == pa.date32()
     assert back.column("day").to_pylist() == [D("2024-01-01"), None]
 
@@ -237,7 +239,7 @@ def test_a_crash_halfway_leaves_the_old_workbook(
 ) -> None:
     w = ExcelWriter(batch_rows=2)
     w.write(target, entries([1, 2], ["2024-01-01"] * 2), "replace")
-    before = target.path.read_bytes()
+    before = target.file.read_bytes()
     real = excel_module.write_sheet
 
     def dies_halfway(out, table, layout, batch_rows):  # type: ignore[no-untyped-def]
@@ -247,8 +249,8 @@ def test_a_crash_halfway_leaves_the_old_workbook(
     monkeypatch.setattr(excel_module, "write_sheet", dies_halfway)
     with pytest.raises(OSError, match="disk full"):
         w.write(target, entries([3, 4, 5, 6], ["2024-01-02"] * 4), "append")
-    assert target.path.read_bytes() == before
-    assert [p.name for p in target.path.parent.iterdir()] == ["report.xlsx"]
+    assert target.file.read_bytes() == before
+    assert [p.name for p in target.file.parent.iterdir()] == ["report.xlsx"]
 
 
 def test_type_conflict_in_the_sheet(target: ExcelTarget) -> None:
@@ -260,16 +262,19 @@ def test_type_conflict_in_the_sheet(target: ExcelTarget) -> None:
 
 
 def test_target_validation_and_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(DestinationConfigError, match="not a valid sheet name"):
-        ExcelTarget(tmp_path / "a.xlsx", "a/b")
-    with pytest.raises(DestinationConfigError, match=r"\.xlsx"):
-        ExcelTarget(tmp_path / "a.csv", "x")
+    # the settings model checks them (in a flow file: when flows load, with file and line)
+    with pytest.raises(ValidationError, match="not a valid sheet name"):
+        ExcelTarget(path=tmp_path / "a.xlsx", sheet="a/b")
+    with pytest.raises(ValidationError, match=r"\.xlsx"):
+        ExcelTarget(path=tmp_path / "a.csv", sheet="x")
+    with pytest.raises(ValidationError, match="reserves the sheet name 'History'"):
+        ExcelTarget(path=tmp_path / "a.xlsx", sheet="history")
     broken = tmp_path / "broken.xlsx"
     broken.write_text("not a zip")
     with pytest.raises(DestinationConfigError, match=r"not a readable \.xlsx"):
-        ExcelWriter().write(ExcelTarget(broken, "x"), entries([1], ["2024-01-01"]), "append")
+        ExcelWriter().write(ExcelTarget(path=broken, sheet="x"), entries([1], ["2024-01-01"]), "append")
     with pytest.raises(DestinationConfigError, match=r"not a readable \.xlsx"):
-        ExcelWriter().write(ExcelTarget(broken, "x"), entries([1], ["2024-01-01"]), "replace")
+        ExcelWriter().write(ExcelTarget(path=broken, sheet="x"), entries([1], ["2024-01-01"]), "replace")
     assert broken.read_text() == "not a zip"
 
 
@@ -280,4 +285,4 @@ def test_scope_rules(target: ExcelTarget) -> None:
         w.write(target, entries([1], ["2024-01-01"]), "upsert", ["id"], scope=scope)
     with pytest.raises(DestinationConfigError, match=r"1 incoming row.*outside the scope"):
         w.write(target, entries([1, 2], ["2024-01-01", "2024-01-09"]), "replace", scope=scope)
-    assert not target.path.exists()
+    assert not target.file.exists()

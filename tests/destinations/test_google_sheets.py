@@ -19,7 +19,8 @@ from destinations.base import (
     Limits,
     Scope,
 )
-from destinations.google_sheets import SHEETS_LIMITS, SheetsTarget, SheetsWriter
+from destinations.google_sheets import SheetsTarget
+from destinations.sheets_writer import SHEETS_LIMITS, SheetsWriter
 from destinations.throttle import RetryPolicy
 from sandbox.google import SheetsEmulator
 from sandbox.google.wire import Request
@@ -47,7 +48,7 @@ def writer(sheets_client: gspread.Client, sleeps: Sleeps) -> SheetsWriter:
 
 
 def target(sid: str, tab: str = "Entries") -> SheetsTarget:
-    return SheetsTarget(sid, tab)
+    return SheetsTarget(spreadsheet=sid, worksheet=tab)
 
 
 def seen(sheets: SheetsEmulator, sid: str, tab: str = "Entries") -> list[list[str]]:
@@ -294,9 +295,12 @@ def test_updated_at_column_and_note(sheets: SheetsEmulator, sid: str, sheets_cli
 
 def test_spreadsheet_urls_and_ids() -> None:
     url = "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-xyz/edit#gid=0"
-    assert SheetsTarget(url, "T").spreadsheet_id == "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-xyz"
+    assert (
+        SheetsTarget(spreadsheet=url, worksheet="T").spreadsheet_id
+        == "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-xyz"
+    )
     with pytest.raises(DestinationConfigError, match="neither a spreadsheet id nor"):
-        SheetsTarget("my sheet", "T")
+        _ = SheetsTarget(spreadsheet="my sheet", worksheet="T").spreadsheet_id  # checked when written
 
 
 # -- credentials -------------------------------------------------------------------------------

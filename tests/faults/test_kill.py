@@ -99,7 +99,15 @@ def test_kill_during_extract_and_during_publish_loses_nothing(world) -> None:
         assert held in (before, after), f"{name} holds a part of a run"
     assert staged_files_read(work) >= staged
 
-    # 3. The next run completes and every destination equals the source.
+    # 3. The next run completes and every destination equals the source. The killed writer's
+    # copy of the workbook is swept once it is old (an hour); a live writer's fresh one is kept.
+    leftovers = [p for p in out_dir.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers
+    for path in leftovers:
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    fresh = out_dir / ".hours.xlsx.another-writer.tmp"
+    fresh.write_bytes(b"")
     code, out = finish(start_run(work, env))
     assert code == 0, out
     assert all(held == after for held in holdings(work).values())
+    assert not any(p.exists() for p in leftovers) and fresh.exists()

@@ -25,7 +25,7 @@ def deliver(ledger: Ledger, writer, target, data: pa.Table) -> int:
 
 def test_each_record_once_across_reruns_and_edits(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path, "billable_export", "entries")
-    writer, target = DuckDBWriter(), DuckDBTarget(str(tmp_path / "w.duckdb"), "exported")
+    writer, target = DuckDBWriter(), DuckDBTarget(path=str(tmp_path / "w.duckdb"), table="exported")
     assert deliver(ledger, writer, target, entries([1, 2, 2], ["a", "b", "b2"])) == 2
     # rerun with the same data, an edit of a sent record, and one new record
     assert deliver(ledger, writer, target, entries([1, 2, 3], ["a-edited", "b", "c"])) == 1
@@ -45,7 +45,7 @@ def test_a_failed_write_records_nothing_and_the_rerun_sends_once(tmp_path: Path)
     with pytest.raises(RuntimeError):
         deliver(ledger, Broken(), None, entries([1, 2], ["a", "b"]))
     assert ledger.sent() is None
-    writer, target = DuckDBWriter(), DuckDBTarget(str(tmp_path / "w.duckdb"), "t")
+    writer, target = DuckDBWriter(), DuckDBTarget(path=str(tmp_path / "w.duckdb"), table="t")
     assert deliver(ledger, writer, target, entries([1, 2], ["a", "b"])) == 2
     assert deliver(ledger, writer, target, entries([1, 2], ["a", "b"])) == 0
     assert len(writer.read(target)) == 2
