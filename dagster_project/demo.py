@@ -2,8 +2,9 @@
 
 Starts the sandbox on a free local port, points the connections' env vars at it, runs every
 flow in **one** Dagster run (``all_flows``: a source several flows read is extracted once) over the
-last ``days`` days, printing each asset as it finishes, then a table of every output with its rows,
-and stops the sandbox. Runs are recorded in the Dagster instance under ``data/dagster_home`` so
+last ``days`` days, printing each asset as it finishes, then a table of every output with its rows
+(for outputs that push into another tool, Runn and QuickBooks, the rows the run handed over and what
+the tool's imitation now holds), and stops the sandbox. Runs are recorded in the Dagster instance under ``data/dagster_home`` so
 ``make dev`` shows them.
 """
 
@@ -41,12 +42,41 @@ def count_rows(output: Output) -> int | None:
 
 
 def landed(catalog: Catalog) -> list[tuple[str, str, int | None, bool]]:
-    """(output asset, where, rows, may be empty) for every output of the loaded flows."""
+    """(output asset, where, rows, may be empty) for every output of the loaded flows; an output
+    into another tool (not a table) counts the rows its last materialization handed over."""
     out = []
     for flow_name, flow in catalog.flow_file.flows.items():
         for o in flow.outputs:
-            out.append((f"publish/{flow_name}/{o.output_name}", describe(o), count_rows(o), o.allow_empty))
+            asset = f"publish/{flow_name}/{o.output_name}"
+            rows = count_rows(o) if o.to.destination.tabular else handed_over(asset)
+            out.append((asset, describe(o), rows, o.allow_empty))
     return out
+
+
+def handed_over(asset: str) -> int | None:
+    """Rows the last materialization of a publish asset wrote (None: never materialized)."""
+    import dagster as dg
+
+    records = dg.DagsterInstance.get().fetch_materializations(dg.AssetKey(asset.split("/")), limit=1).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    value = records[0].asset_materialization.metadata.get("rows_written")
+    return int(value.value) if value is not None and isinstance(value.value, int | float) else None
+
+
+def received(sandbox: str) -> list[str]:
+    """What the Runn and QuickBooks imitations hold now, one line each."""
+    lines = []
+    runn = httpx.get(f"{sandbox}/runn/_admin/state", timeout=30).json()
+    counts = {k: len(v) for k, v in runn.items() if isinstance(v, list)}
+    lines.append("Runn received: " + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "nothing"))
+    qbo = httpx.get(
+        f"{sandbox}/quickbooks/_admin/state", params={"entity": "TimeActivity"}, timeout=30
+    ).json()
+    made = [r for r in qbo["entities"]["TimeActivity"] if r]
+    hours = sum(int(r.get("Hours", 0)) * 60 + int(r.get("Minutes", 0)) for r in made) / 60
+    lines.append(f"QuickBooks received: {len(made)} TimeActivities ({hours:,.1f} h)")
+    return lines
 
 
 def request_counts(sandbox: str) -> dict[str, int]:
@@ -58,14 +88,19 @@ def request_counts(sandbox: str) -> dict[str, int]:
 
 
 def run_demo(days: int = 90) -> int:
+    from sandbox.common import RateWindow, SandboxOptions
     from sandbox.server import start_background
 
     from .flows_run import run_flows
 
     print("couplet demo: starting the sandbox ...", flush=True)
-    server = start_background()
+    # QuickBooks meters 500 requests a minute, each batch item one: the first export of 90 days
+    # (~700 entries) would wait a minute on it. The demo's company has a plan ten times larger.
+    plan = {"quickbooks": (RateWindow(5000, 60),)}
+    server = start_background(SandboxOptions(rate_limits=plan))
     try:
         os.environ.update(demo_env(server.base_url))
+        os.environ["QUICKBOOKS_RATE_LIMIT"] = "5000/min"
         catalog = load_catalog()
         if catalog.problems:  # the demo shows every flow or says why it cannot
             from .flows_cli import print_problems
@@ -79,6 +114,7 @@ def run_demo(days: int = 90) -> int:
         status = run_flows(sorted(catalog.flow_file.flows), catalog, start, end)
         rows = landed(catalog)
         requests = request_counts(server.base_url)
+        pushed = received(server.base_url)
     finally:
         server.stop()
     width = max((len(a) for a, _, _, _ in rows), default=10)
@@ -86,7 +122,8 @@ def run_demo(days: int = 90) -> int:
     for asset, where, n, may_be_empty in rows:
         shown = "missing" if n is None else ("0 (ok)" if n == 0 and may_be_empty else f"{n:,}")
         print(f"{asset.ljust(width)}  {shown:>8}  {where}")
-    print("\nAPI requests: " + ", ".join(f"{k} {v:,}" for k, v in requests.items()))
+    print("\n" + "\n".join(pushed))
+    print("API requests: " + ", ".join(f"{k} {v:,}" for k, v in requests.items()))
     empty = [a for a, _, n, may_be_empty in rows if n is None or (n == 0 and not may_be_empty)]
     if status or empty:
         print(
@@ -95,7 +132,7 @@ def run_demo(days: int = 90) -> int:
         return 1
     print(
         f"\n{len(rows)} outputs landed in DuckDB (data/warehouse.duckdb), Excel (data/exports/), Google Sheets "
-        "and BigQuery (the sandbox's emulators, gone with it)."
+        "and BigQuery, Runn and QuickBooks (the sandbox's imitations, gone with it)."
     )
     print("Explore them with `make dev` (Dagster UI and the sandbox), duckdb, or open the workbooks.")
     return 0

@@ -4,7 +4,9 @@
 steps) only, so they answer in about a second. A flow file with mistakes harms only itself: every
 command names each problem (``file:line: key.path: problem``, with "did you mean" where a name is
 close) and goes on with the healthy flows. ``run`` executes flows through Dagster in this process
-(``flows_run``); ``history`` prints a flow's last runs from the Dagster instance (``history``).
+(``flows_run``); ``history`` prints a flow's last runs from the Dagster instance (``history``);
+``preview`` runs a flow's steps over staged data, without Dagster, and prints a step's or an
+output's types and first rows, writing nothing to any destination (``preview``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--all", action="store_true", help="every flow, in one run")
     r.add_argument("--start", help="first day (YYYY-MM-DD) of the dated sources")
     r.add_argument("--end", help="day after the last (YYYY-MM-DD); default: tomorrow")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and stage the sources, run the steps, but write to no output: report what each "
+        "would write (Runn: what it would create, update and send)",
+    )
+    pv = fsub.add_parser(
+        "preview",
+        help="a step's or output's column types and first rows, computed from staged data (extracts "
+        "only what is missing for the flow's range; writes nothing to any destination)",
+    )
+    pv.add_argument("flow")
+    pv.add_argument("name", nargs="?", help="a step, output or source of the flow (default: each output)")
+    pv.add_argument(
+        "--rows", type=int, default=10, help="how many rows to show (default 10; 0: only the types)"
+    )
     h = fsub.add_parser(
         "history", help="a flow's last runs: status, start, duration, rows per output, failures"
     )
@@ -104,6 +122,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         show(args.flow, shown, catalog)
         return 0
+    if command == "preview":
+        shown = _flow(catalog, args.flow)
+        if shown is None:
+            return 2
+        if args.rows < 0:
+            print("couplet: error: --rows must be 0 or more", file=sys.stderr)
+            return 2
+        from .preview import run_preview
+
+        return run_preview(args.flow, shown, catalog, args.name, args.rows)
     if command == "history":
         shown = _flow(catalog, args.flow)
         if shown is None:
@@ -128,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             print("couplet: error: --days must be 1 or more", file=sys.stderr)
             return 2
         return run_flows(names, catalog, reconcile=True, reconcile_days=args.days)
-    return run_flows(names, catalog, args.start, args.end)
+    return run_flows(names, catalog, args.start, args.end, dry_run=args.dry_run)
 
 
 def _flow(catalog: Catalog, name: str) -> Flow | None:

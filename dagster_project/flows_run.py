@@ -30,6 +30,7 @@ from .runs import RunFollower, op_map, send_alerts
 from .translator import (
     ALL_FLOWS_JOB,
     TAG_ALERTED,
+    TAG_DRY_RUN,
     TAG_FLOWS,
     TAG_LOOKBACK,
     TAG_RECONCILE,
@@ -92,12 +93,14 @@ def run_flows(
     out=None,
     reconcile: bool = False,
     reconcile_days: int | None = None,
+    dry_run: bool = False,
 ) -> int:
     """Run ``names`` in one Dagster run; print progress and a table; 0 when everything succeeded.
 
     ``reconcile``: the run covers the flows' reconcile range (``reconcile_days`` back, else their
     ``reconcile.days``, else everything since ``partitions_start``); the look-back is re-read and the
-    older days are checked for drift (see ``dagster_project/reconcile.py``).
+    older days are checked for drift (see ``dagster_project/reconcile.py``). ``dry_run``: the
+    outputs write nothing and report what they would write (``dagster_project/publish.py``).
     """
     from .build import build_definitions
 
@@ -124,6 +127,8 @@ def run_flows(
         tags[TAG_LOOKBACK] = "1"  # each dated source re-reads its own lookback_days of this window
     if reconcile and partitioned:
         tags[TAG_RECONCILE] = "1"
+    if dry_run:
+        tags[TAG_DRY_RUN] = "1"
     defs = build_definitions(catalog)
     job = defs.resolve_job_def(names[0] if len(names) == 1 else ALL_FLOWS_JOB)
     inst = instance or local_instance()

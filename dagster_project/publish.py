@@ -14,16 +14,27 @@ with a pool limit of 1 on the instance the writers of one file queue in Dagster 
 on the file's lock (``destinations/duckdb_lock.py``). Each publish asset writes exactly one output,
 hence at most one file and one pool. Its Dagster kind is the destination's kind.
 
+Outputs of one destination that must land in order (Runn: clients, then projects, people, actuals)
+depend on each other (``Destination.sequence``). A dry run (``couplet flows run --dry-run``, or an
+output whose settings say ``dry_run: true``) writes nothing: the asset is not materialized, it records
+an observation of what would have been written (the destination's own dry run where it has one: what
+it would create, update and send). A writer's report (``WriteResult.extra``) becomes metadata, and a
+table in it (QuickBooks' entries not sent, with the reason) is saved beside the staging as
+``reports/<flow>/<output>.csv``, its first rows shown in the UI.
+
 Unpartitioned on purpose: every partition of a run is two event writes in Dagster's storage, and
 a table written once per run needs none of them.
 """
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from connectors.core.sizing import next_month
@@ -34,10 +45,11 @@ from pipelines.outputs import describe, landing, without_null_keys
 from pipelines.staging import Staging, partition_keys
 
 from .failures import reported
-from .raw import column_schema
+from .raw import column_schema, preview
 from .resources import CoupletResource
 from .steps import result_path
 from .translator import (
+    TAG_DRY_RUN,
     Kind,
     entity_of,
     kind_of,
@@ -108,12 +120,20 @@ def build_publish_asset(
     )
     destination = output.to.destination
     local_file = destination.local_path(output.to.settings)
+    earlier = []
+    if destination.sequence is not None:  # outputs of this destination that must land first
+        rank = destination.sequence
+        for other in flow.outputs:
+            if other.to.kind == destination.kind and rank(other.to.settings) < rank(output.to.settings):
+                earlier.append(dg.AssetKey(publish_path(flow_name, other.output_name)))
+    dry_by_setting = bool(getattr(output.to.settings, "dry_run", False))
 
     @dg.asset(
         key=dg.AssetKey(path),
         group_name=flow_name,
         kinds={destination.kind},
-        deps=[upstream],
+        deps=[upstream, *earlier],
+        output_required=False,  # a dry run records an observation, not a materialization
         pool=destination.pool_of(output.to.settings),
         description=f"{label(tuple(upstream.path))} -> {where} ({output.mode})",
         metadata={
@@ -124,7 +144,9 @@ def build_publish_asset(
             **({"path": dg.MetadataValue.path(local_file)} if local_file else {}),
         },
     )
-    def _publish(context: dg.AssetExecutionContext, couplet: CoupletResource) -> dg.MaterializeResult:
+    def _publish(
+        context: dg.AssetExecutionContext, couplet: CoupletResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
         with reported(label(path), context_lines, secrets):
             staging: Staging = couplet.staging
             scope = None
@@ -154,7 +176,14 @@ def build_publish_asset(
                     else None
                 )
                 deletes = Deletes(authoritative, soft=output.deletes_mode == "soft")
-            return publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes)
+            if dry_by_setting or context.run.tags.get(TAG_DRY_RUN) == "1":
+                seen = dry_publish(
+                    couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes
+                )
+                yield dg.AssetObservation(asset_key=dg.AssetKey(path), metadata=seen)
+                context.log.info(f"{label(path)}: dry run, nothing written")
+                return
+            yield publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes)
 
     return _publish
 
@@ -173,24 +202,16 @@ def publish(
     """Write one output (through the ledger for append_new) and describe what landed."""
     exactly_once = output.mode == "append_new"
     ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
-    extra: dict[str, object] = {}
-    if mode is Mode.UPSERT or exactly_once:
-        data, dropped = without_null_keys(data, keys, output, f"{flow_name} -> {describe(output)}")
-        if output.null_keys == "drop":
-            extra["rows_dropped_null_key"] = dropped
-    written: ParquetSource | pa.Table = data
-    if ledger is not None:
-        fresh = ledger.new_rows(data, keys)
-        total = data.num_rows if isinstance(data, pa.Table) else data.to_table().num_rows
-        extra.update(rows_new=fresh.num_rows, rows_already_sent=total - fresh.num_rows)
-        written = fresh
+    written, extra = _to_write(flow_name, output, data, mode, keys, ledger)
     # Built here, not at load time: credentials are read when a run needs them.
     result = landing(output, partitioned=partitioned, data_dir=data_dir).write(
         written, mode, keys, scope, output.allow_empty or exactly_once, deletes
     )
     if ledger is not None and isinstance(written, pa.Table):
-        # Only after the destination confirmed the write: a failed write sends again next run.
-        ledger.record(written, keys)
+        # Only after the destination confirmed the write: a failed write sends again next run; a
+        # writer that says which rows it delivered (QuickBooks) has only those recorded.
+        delivered = result.extra.get("delivered")
+        ledger.record(delivered if isinstance(delivered, pa.Table) else written, keys)
     metadata: dict[str, Any] = {
         "target": result.target,
         **({"url": dg.MetadataValue.url(result.target)} if result.target.startswith("http") else {}),
@@ -205,6 +226,7 @@ def publish(
             else {}
         ),
         **extra,
+        **report_metadata(data_dir, flow_name, output.output_name, result.extra),
     }
     total = result.extra.get("rows_total")
     if isinstance(total, int):
@@ -213,3 +235,104 @@ def publish(
     if isinstance(total, int) or (scope is None and mode is Mode.REPLACE):
         metadata["dagster/row_count"] = total if isinstance(total, int) else result.rows_written
     return dg.MaterializeResult(metadata=metadata)
+
+
+def dry_publish(
+    data_dir: str,
+    flow_name: str,
+    output,  # pipelines.config.Output
+    data: ParquetSource,
+    mode: Mode,
+    keys: tuple[str, ...],
+    scope: Scope | None,
+    partitioned: bool,
+    deletes: Deletes | None = None,
+) -> dict[str, Any]:
+    """What ``publish`` would write, written nowhere: the destination's own dry run where it has
+    one, else the rows it would be handed. The ledger is read, never recorded."""
+    exactly_once = output.mode == "append_new"
+    ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
+    written, extra = _to_write(flow_name, output, data, mode, keys, ledger)
+    rows = written.num_rows if isinstance(written, pa.Table) else _rows(written)
+    metadata: dict[str, Any] = {
+        "dry_run": True,
+        "target": describe(output),
+        "mode": output.mode,
+        "rows_that_would_be_handed_over": rows,
+        **extra,
+    }
+    if output.to.destination.dry_run is not None:
+        result = landing(output, partitioned=partitioned, data_dir=data_dir, dry_run=True).write(
+            written, mode, keys, scope, output.allow_empty or exactly_once, deletes
+        )
+        metadata.update(report_metadata(data_dir, flow_name, output.output_name, result.extra, dry=True))
+    return metadata
+
+
+def _to_write(
+    flow_name: str,
+    output,  # pipelines.config.Output
+    data: ParquetSource,
+    mode: Mode,
+    keys: tuple[str, ...],
+    ledger: Ledger | None,
+) -> tuple[ParquetSource | pa.Table, dict[str, Any]]:
+    """The rows an output hands its writer (keyed writes without null keys; append_new: the rows
+    never sent, or all of them for a writer that keeps its own record) and what to say about it."""
+    extra: dict[str, Any] = {}
+    written: ParquetSource | pa.Table = data
+    if mode is Mode.UPSERT or ledger is not None:
+        written, dropped = without_null_keys(data, keys, output, f"{flow_name} -> {describe(output)}")
+        if output.null_keys == "drop":
+            extra["rows_dropped_null_key"] = dropped
+    if ledger is not None:
+        fresh = ledger.new_rows(written, keys)
+        total = _rows(written)
+        extra.update(rows_new=fresh.num_rows, rows_already_sent=total - fresh.num_rows)
+        keeps = output.to.destination.keeps_sent_record
+        written = (written if isinstance(written, pa.Table) else written.to_table()) if keeps else fresh
+    return written, extra
+
+
+def _rows(data: ParquetSource | pa.Table) -> int:
+    return data.num_rows if isinstance(data, pa.Table) else data.to_table().num_rows
+
+
+def report_metadata(
+    data_dir: str, flow_name: str, output_name: str, extra: dict[str, Any], dry: bool = False
+) -> dict[str, Any]:
+    """A writer's report as metadata: numbers and text as they are, lists and mappings as JSON; its
+    ``report`` table saved as ``reports/<flow>/<output>.csv`` (its first rows shown)."""
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        if key in ("rows_total", "delivered") or value is None:
+            continue
+        if isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif isinstance(value, pa.Table):
+            if key != "report":
+                continue
+            name = f"{output_name}.dry_run.csv" if dry else f"{output_name}.csv"
+            file = Path(data_dir) / "reports" / flow_name / name
+            file.parent.mkdir(parents=True, exist_ok=True)
+            pcsv.write_csv(_plain(value), file)
+            out["report_rows"] = value.num_rows
+            out["report_file"] = dg.MetadataValue.path(str(file))
+            out["report"] = preview(value)
+        else:
+            try:
+                out[key] = dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+            except (TypeError, ValueError):
+                out[key] = str(value)
+    return out
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """CSV holds no nested values: lists and structs as their text."""
+    columns = [
+        pa.array([None if v is None else json.dumps(v, default=str) for v in c.to_pylist()], pa.string())
+        if pa.types.is_nested(c.type)
+        else c
+        for c in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)

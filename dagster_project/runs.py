@@ -26,6 +26,7 @@ class AssetOutcome:
     seconds: float = 0.0
     cause: str = ""
     started: float = 0.0
+    dry: bool = False  # an output that only reported what it would write
 
 
 @dataclass
@@ -67,8 +68,14 @@ class RunFollower:
             rows = _number(mat.metadata.get("rows", mat.metadata.get("rows_written")))
             if rows is not None:
                 out.rows = rows
+        elif kind == "ASSET_OBSERVATION":  # a dry run's output: what it would have written
+            seen = event.event_specific_data.asset_observation  # type: ignore[union-attr]
+            rows = _number(seen.metadata.get("rows_that_would_be_handed_over"))
+            if rows is not None:
+                out.rows, out.dry = rows, True
         elif kind == "STEP_SUCCESS":
-            out.status, out.seconds = "done", entry.timestamp - (out.started or entry.timestamp)
+            out.status = "dry run" if out.dry else "done"
+            out.seconds = entry.timestamp - (out.started or entry.timestamp)
             return [(asset, out)]
         elif kind == "STEP_FAILURE":
             out.status, out.seconds = "failed", entry.timestamp - (out.started or entry.timestamp)

@@ -3,8 +3,9 @@
 A step reads its sources' staged partitions (only the days of the source's ``dates`` range, in the
 flow's time zone, when one is set) and earlier steps' results, and writes its own result as Parquet
 under ``<data_dir>/flows/<flow>/<step>.parquet``. The SQL it ran is in its metadata, so the UI shows
-source -> steps -> outputs with the exact query behind each box. Steps were planned once when the
-flow files loaded; the plan is reused here.
+source -> steps -> outputs with the exact query behind each box, and so is a preview of the
+result's first rows (``couplet flows preview`` prints the same before any run). Steps were planned
+once when the flow files loaded; the plan is reused here.
 """
 
 import datetime as dt
@@ -12,15 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from connectors.core.entity import Entity, Partitioning
+from connectors.core.entity import Entity
 from pipelines.config import Flow
-from pipelines.dates import resolve
 from pipelines.loader import Catalog
-from pipelines.staging import Staging, partition_keys
+from pipelines.staging import Staging, source_files
 from pipelines.steps import PlannedStep, StepInput, execute_step
 
 from .failures import reported
+from .raw import PREVIEW_ROWS, preview
 from .resources import CoupletResource
 from .translator import entity_of, label, raw_path, step_path, timezone
 
@@ -33,14 +36,7 @@ def source_input(
     staging: Staging, connection: str, entity: Entity, flow: Flow, source: str, now: dt.datetime
 ) -> StepInput:
     """The staged files a step reads for one source: all of them, or those of its date range."""
-    spec = flow.sources[source]
-    if spec.dates is None or entity.partitioning is Partitioning.NONE:
-        return StepInput(tuple(str(f) for f in staging.files(connection, entity.name)))
-    start, end = resolve(spec.dates, now, timezone(flow))
-    files = tuple(str(f) for f in staging.files(connection, entity.name, partition_keys(entity, start, end)))
-    if entity.partitioning is Partitioning.YEARLY:
-        return StepInput(files)  # whole years, as the API answers them
-    return StepInput(files, (start, end))
+    return source_files(staging, connection, entity, flow.sources[source].dates, now, timezone(flow))
 
 
 def build_step_assets(flow_name: str, catalog: Catalog, secrets: Sequence[str]) -> list[dg.AssetsDefinition]:
@@ -108,7 +104,15 @@ def _step_asset(
                     "parameters": ", ".join(map(repr, planned.params)) or "none",
                     "inputs": ", ".join(f"{k} ({len(v.files)} file(s))" for k, v in inputs.items()),
                     "path": dg.MetadataValue.path(str(out)),
+                    "preview": preview(_head(out)),
                 }
             )
 
     return _step
+
+
+def _head(path: Path) -> pa.Table:
+    """The first rows of a step's result."""
+    with pq.ParquetFile(path) as file:
+        first = next(file.iter_batches(batch_size=PREVIEW_ROWS), None)
+        return pa.Table.from_batches([first]) if first is not None else file.schema_arrow.empty_table()

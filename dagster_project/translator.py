@@ -44,6 +44,7 @@ TAG_FLOWS = "couplet/flows"  # the flows a run serves, comma-separated
 TAG_LOOKBACK = "couplet/lookback"  # "1": the window is a look-back; each dated source reads its own days
 TAG_RECONCILE = "couplet/reconcile"  # "1": older days of the window are checked for drift, not re-read
 TAG_ALERTED = "couplet/alerted"  # the CLI already sent this run's failure alerts
+TAG_DRY_RUN = "couplet/dry_run"  # "1": outputs report what they would write and write nothing
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 ALL_FLOWS_JOB = "all_flows"

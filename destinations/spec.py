@@ -76,6 +76,18 @@ class Destination(Generic[S]):
     # The settings of a typical output, as a flow file writes them under ``to: {<kind>: ...}``: the
     # tests every registered destination must pass (flow errors, names, labels) start from it.
     example: Mapping[str, Any] = field(default_factory=dict)
+    # The output modes it can honour (None: all four). Checked when flows load, with the fix.
+    modes: tuple[str, ...] | None = None
+    # The writer keeps its own record of what it sent (QuickBooks): under ``append_new`` it is handed
+    # every row, not only the ledger's new ones, so it can report what changed since it was sent; the
+    # ledger records the rows it says were delivered (``WriteResult.extra["delivered"]``).
+    keeps_sent_record: bool = False
+    # Outputs of this kind in one flow are written in this order (Runn: clients before the projects
+    # that link to them, people before their actuals): each waits for those with a lower number.
+    sequence: Callable[[S], int] | None = None
+    # The output can be written as a dry run (read the target, report what would change, write
+    # nothing): the settings with dry run switched on. ``couplet flows run --dry-run`` uses it.
+    dry_run: Callable[[S], S] | None = None
 
     def target(self, settings: S, context: Context) -> S:
         return self.for_run(settings, context) if self.for_run else settings

@@ -35,6 +35,14 @@ def check_outputs(name: str, flow: Flow, columns: Mapping[str, Sequence[tuple[st
             problem = path_problem(path, destination.file_example)
             if problem:
                 found.append(([*loc, "to", destination.kind, destination.file_setting], problem))
+        if destination.modes is not None and out.mode not in destination.modes:
+            found.append(
+                (
+                    [*loc, "mode"],
+                    f"{destination.kind} outputs take mode {' or '.join(destination.modes)}, not "
+                    f"{out.mode!r}; write mode: {destination.modes[0]}",
+                )
+            )
         if out.primary_key and out.from_ in columns:
             found += _key_problems(loc, out, [c for c, _ in columns[out.from_]])
     return found

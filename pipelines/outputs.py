@@ -53,10 +53,14 @@ class Landing:
         )
 
 
-def landing(output: Output, partitioned: bool, data_dir: str = "data") -> Landing:
+def landing(output: Output, partitioned: bool, data_dir: str = "data", dry_run: bool = False) -> Landing:
     """Writer and target for ``output``; ``partitioned``: it reads a dated source (BigQuery then
-    partitions the table by day)."""
+    partitions the table by day); ``dry_run``: the destination's dry run (it must have one)."""
     destination, settings = output.to.destination, output.to.settings
+    if dry_run:
+        if destination.dry_run is None:
+            raise ValueError(f"{destination.kind} outputs have no dry run")
+        settings = destination.dry_run(settings)
     context = Context(partitioned=partitioned, data_dir=data_dir)
     return Landing(destination, destination.writer(settings, context), destination.target(settings, context))
 

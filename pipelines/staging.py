@@ -45,6 +45,8 @@ from connectors.core.settings import ResolvedSettings
 from connectors.core.sizing import month_pieces, next_month
 from destinations.base import ParquetSource
 from pipelines.changes import Capture, plan
+from pipelines.dates import DateRange, resolve
+from pipelines.steps import StepInput
 from pipelines.tempfiles import replacing, sweep
 
 UNPARTITIONED = "all"
@@ -65,6 +67,25 @@ def partition_keys(entity: Entity, start: dt.date | None, end: dt.date | None) -
     if entity.partitioning is Partitioning.YEARLY:
         return [str(y) for y in range(start.year, (end - dt.timedelta(days=1)).year + 1)]
     return [a.strftime("%Y-%m") for a, _ in month_pieces(start, end)]
+
+
+def source_files(
+    staging: Staging,
+    connection: str,
+    entity: Entity,
+    dates: DateRange | None,
+    now: dt.datetime,
+    tz: str,
+) -> StepInput:
+    """The staged files a flow step reads for one source: all of them, or those of its ``dates``
+    (resolved at ``now`` in the flow's zone ``tz``), keeping only those days' rows of month files."""
+    if dates is None or entity.partitioning is Partitioning.NONE:
+        return StepInput(tuple(str(f) for f in staging.files(connection, entity.name)))
+    start, end = resolve(dates, now, tz)
+    files = tuple(str(f) for f in staging.files(connection, entity.name, partition_keys(entity, start, end)))
+    if entity.partitioning is Partitioning.YEARLY:
+        return StepInput(files)  # whole years, as the API answers them
+    return StepInput(files, (start, end))
 
 
 @dataclass

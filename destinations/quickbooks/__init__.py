@@ -170,6 +170,8 @@ DESTINATION: Destination[QuickBooksTarget] = Destination(
     default_name=lambda t: f"quickbooks_{t.source}",
     example={"source": "clockodo", "environment": "sandbox", "rounding": {"minutes": 15, "direction": "up"}},
     tabular=False,  # TimeActivities created in QuickBooks, each once; never a table
+    modes=("append", "append_new"),  # created once each: nothing to replace, nothing to upsert
+    keeps_sent_record=True,  # its sent record reports entries changed since they were sent
     # The published limits hold per company across processes: Dagster queues the writes of one
     # company in this pool (give it a limit on the instance); the writer also locks its state folder.
     pool=lambda t: f"quickbooks:{t.realm() or '$' + t.realm_id_env}",

@@ -177,7 +177,9 @@ class _Run:
                 realm=self.realm,
                 minor_version=target.minor_version,
                 tokens=self._tokens(),
-                rate_limit=target.rate_limit,
+                # QUICKBOOKS_RATE_LIMIT: another plan's limit, or an imitation's (as a connector's
+                # <SOURCE>_RATE_LIMIT); the setting otherwise.
+                rate_limit=self.env.get("QUICKBOOKS_RATE_LIMIT") or target.rate_limit,
                 transport=self.writer.transport,
                 retry=self.writer.retry,
             ) as qbo:

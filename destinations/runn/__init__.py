@@ -86,6 +86,11 @@ class RunnTarget(Settings):
         return f"Runn {self.target}"
 
 
+# Written in this order within a flow: a project links to its client, a person carries a role,
+# an actual names a person and a project that must exist in Runn first.
+TARGET_ORDER = ("clients", "projects", "roles", "people", "actuals")
+
+
 def label(target: RunnTarget, env: Mapping[str, str] | None = None) -> str:
     """``Runn people at https://api.runn.io`` (``(dry run)`` when nothing is written)."""
     dry = " (dry run)" if target.dry_run else ""
@@ -106,4 +111,8 @@ DESTINATION: Destination[RunnTarget] = Destination(
     default_name=lambda t: f"runn_{t.target}",
     example={"target": "people", "connection_name": "harvest", "source": "harvest"},
     tabular=False,  # items created or updated in Runn, matched by external id; never a table
+    # Runn keeps no history to append to and cannot delete clients or projects: items are upserted.
+    modes=("upsert",),
+    sequence=lambda t: TARGET_ORDER.index(t.target),
+    dry_run=lambda t: t.model_copy(update={"dry_run": True}),
 )
