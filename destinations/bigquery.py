@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field, model_validator
 
 from .endpoints import ENV_BIGQUERY_ENDPOINT, shown_at
+from .last_updated import LastUpdatedSetting
 from .spec import Context, Destination, Settings
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class BigQueryTarget(Settings):
     # DATE/DATETIME/TIMESTAMP column; daily partitions. Default: _window_start for dated sources
     partition_column: str | None = None
     clustering: tuple[str, ...] = ()  # up to 4 columns; default: the primary key
+    last_updated: LastUpdatedSetting = None  # a TIMESTAMP column: when each row was last written
     # A BigQuery API emulator instead of https://bigquery.googleapis.com, e.g. couplet sandbox's
     # http://127.0.0.1:8765/google/bigquery; unset: BIGQUERY_EMULATOR_HOST, else Google.
     endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None

@@ -58,12 +58,14 @@ class LoadRun:
     """One write: the state shared by its steps."""
 
     def __init__(self, writer: BigQueryWriter, client: bigquery.Client, target: BigQueryTarget, mode: Mode,
-                 keys: list[str], scope: Scope | None, name: str, deletes: Deletes | None = None) -> None:  # fmt: skip
+                 keys: list[str], scope: Scope | None, name: str, deletes: Deletes | None = None,
+                 now: dt.datetime | None = None) -> None:  # fmt: skip
         self.w, self.client, self.target, self.mode, self.keys, self.scope, self.name = (
             writer, client, target, mode, keys, scope, name,
         )  # fmt: skip
         self.deletes = self.gone = deletes
-        self.now = dt.datetime.now(dt.UTC)  # the write's time: soft deletes mark rows with it
+        # the write's time: soft deletes mark rows with it (and last_updated stamped the rows with it)
+        self.now = now or dt.datetime.now(dt.UTC)
         self.job_ids: list[str] = []
         self.location = target.location
         self.table: bigquery.Table | None = None

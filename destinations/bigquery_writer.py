@@ -20,6 +20,10 @@ The incoming record batches are streamed into one Parquet file (spooled: in memo
   days, a non-partitioned table, a DATETIME/TIMESTAMP column), and over a DELETE + INSERT script
   because DML statistics then report the deleted rows directly.
 
+``last_updated`` adds a TIMESTAMP column holding the write's time to the streamed rows, so the
+load or the MERGE sets it on exactly the rows this write lands (a new column on an existing table
+is added to its schema first, as any new column is).
+
 Every step is atomic in BigQuery (a load job or a single DML statement applies whole or not at all),
 so a failure leaves the table as it was. The staging table is dropped in a ``finally`` and also
 expires on its own after ``staging_expiration`` in case the process dies.
@@ -67,6 +71,7 @@ from .bigquery_load import LoadRun
 from .bigquery_schema import ident, to_field
 from .endpoints import ENV_BIGQUERY_ENDPOINT, api_endpoint
 from .google_auth import BIGQUERY_SCOPES, default_credentials, endpoint_credentials
+from .last_updated import WRITE_CLOCK, stamp_reader
 from .rewrite import check_scope
 
 MULTIPART_MAX = 5 * 1024 * 1024  # the client's own threshold; above it, resumable uploads
@@ -148,6 +153,9 @@ class BigQueryWriter:
         reader = data.to_reader() if isinstance(data, pa.Table | ParquetSource) else data
         parsed = check_mode(mode, primary_key, reader.schema, name)
         check_deletes(parsed, deletes, name)
+        now = WRITE_CLOCK.now()
+        if target.last_updated is not None:  # before _deleted_at, which goes last
+            reader = stamp_reader(reader, target.last_updated, now, name)
         if deletes is not None and deletes.soft:
             reader = live_reader(reader)  # incoming rows are live: _deleted_at null, the last column
         incoming = [to_field(f) for f in reader.schema]
@@ -156,7 +164,7 @@ class BigQueryWriter:
         check_scope(parsed, reader.schema.empty_table(), scope, name)  # rows are checked as they stream
         client = self._client(target)
         try:
-            run = LoadRun(self, client, target, parsed, list(primary_key), scope, name, deletes)
+            run = LoadRun(self, client, target, parsed, list(primary_key), scope, name, deletes, now)
             return run.write(reader, incoming, allow_empty, started)
         except (gexc.Forbidden, gexc.Unauthorized) as exc:
             who = self._account or "the account couplet uses"

@@ -8,7 +8,9 @@ the primary key for upsert. Upsert ``deletes`` (``base.Deletes``) add, in the sa
 whose key is not among the incoming ones (``NOT EXISTS``, keys compared with ``IS NOT DISTINCT
 FROM`` like the MERGE). New columns, ``_deleted_at`` included, are added with ``ALTER TABLE``; a
 column whose type cannot hold the new values is a ``SchemaConflictError``. Identifiers are always
-quoted, values bound.
+quoted, values bound. ``last_updated`` (``destinations.last_updated``) adds a ``TIMESTAMPTZ``
+column to the incoming rows holding the write's time, so every mode stamps exactly the rows it
+writes (the MERGE sets it on updated rows) and an existing table gets the column by ``ALTER TABLE``.
 
 DuckDB allows one writing process per file: open it only for the write, never keep it open. While
 another process holds the file, ``connect`` waits for it (``duckdb_lock``: bounded backoff up to
@@ -49,6 +51,7 @@ from .base import (
     guard_empty,
 )
 from .duckdb_lock import open_when_free
+from .last_updated import WRITE_CLOCK, LastUpdatedSetting, check_clash
 from .spec import Context, Destination, Settings
 
 
@@ -74,12 +77,17 @@ class DuckDBTarget(Settings):
     table: Annotated[
         str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
     ]  # or schema.table
+    last_updated: LastUpdatedSetting = None  # a TIMESTAMPTZ column: when each row was last written
 
     def __str__(self) -> str:
         return f"duckdb:{self.path}#{self.table}"
 
 
 ROW_GROUP_ROWS = 16_384
+# The write's time as a connection variable: bound once as a parameter, and usable in the view over
+# staged Parquet (a view cannot hold a prepared parameter).
+_WRITE_TIME = "couplet_write_time"
+_SET_WRITE_TIME = f"SET VARIABLE {_WRITE_TIME} = CAST(? AS TIMESTAMPTZ)"
 ENV_MEMORY_LIMIT = "COUPLET_DUCKDB_MEMORY_LIMIT"
 ENV_THREADS = "COUPLET_DUCKDB_THREADS"
 
@@ -145,12 +153,17 @@ class DuckDBWriter:
             raise DestinationConfigError(f"{target}: a scope only applies to mode 'replace'")
         check_deletes(parsed, deletes, str(target))
         columns = "*"
+        if deletes is not None and deletes.soft and DELETED_AT in data.schema.names:
+            columns = f"* EXCLUDE ({quote(DELETED_AT)})"
+        if target.last_updated is not None:  # this write's time, bound once (see _SET_WRITE_TIME)
+            check_clash(data.schema.names, target.last_updated, str(target), ignore_case=True)
+            columns += f", getvariable('{_WRITE_TIME}') AS {quote(target.last_updated.column)}"
         if deletes is not None and deletes.soft:  # incoming rows are live: _deleted_at null, last
-            dropped = f" EXCLUDE ({quote(DELETED_AT)})" if DELETED_AT in data.schema.names else ""
-            columns = f"*{dropped}, CAST(NULL AS TIMESTAMPTZ) AS {quote(DELETED_AT)}"
-        now = dt.datetime.now(dt.UTC)
+            columns += f", CAST(NULL AS TIMESTAMPTZ) AS {quote(DELETED_AT)}"
+        now = WRITE_CLOCK.now()
         con = self.connect(target.path)
         try:
+            con.execute(_SET_WRITE_TIME, [now])
             if isinstance(data, ParquetSource) and data.paths:
                 # DuckDB reads staged Parquet itself: nothing passes through Python memory, and a
                 # replace or append streams from the files into the table. Upsert needs row order

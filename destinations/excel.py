@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
 
+from .last_updated import LastUpdatedSetting
 from .spec import Context, Destination, Settings
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class ExcelTarget(Settings):
 
     path: str  # the .xlsx file; created (with its folder) when missing
     sheet: str  # the worksheet couplet writes; other sheets are left alone
+    last_updated: LastUpdatedSetting = None  # a date-time column: when each row was last written
 
     @field_validator("path", mode="before")
     @classmethod

@@ -25,12 +25,13 @@ and datetimes as real Excel dates (timezone-aware values as naive UTC) with a nu
 durations as ``[h]:mm:ss``; control characters that XML forbids are removed from text; text that
 starts with ``=`` stays text. The header row is bold and frozen, an autofilter covers the data,
 column widths fit the header and a sample of the values. Excel keeps milliseconds, not micro-.
+``last_updated`` adds a date-time column (the write's wall-clock time in its zone, to the second)
+to the incoming rows before they are combined, so exactly the rows this write lands carry it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import tempfile
 import time
@@ -62,7 +63,8 @@ from .excel import ExcelTarget
 from .excel_package import skeleton, splice
 from .excel_read import read_sheet
 from .excel_sheet import SheetLayout, data_ref, number_formats, write_sheet
-from .rewrite import check_columns, check_scope, combine, stamp
+from .last_updated import WRITE_CLOCK, for_legacy_column, stamp
+from .rewrite import check_columns, check_scope, combine
 
 try:  # POSIX only; on Windows the OS already refuses to replace a workbook another process has open
     import fcntl
@@ -98,7 +100,7 @@ class ExcelWriter:
         limits: Limits = EXCEL_LIMITS,
         freeze_header: bool = True,
         autofilter: bool = True,
-        updated_at_column: str | None = None,
+        updated_at_column: str | None = None,  # older form of the target's last_updated (UTC)
         batch_rows: int = 10_000,
     ) -> None:
         self.limits = limits
@@ -125,9 +127,10 @@ class ExcelWriter:
         guard_empty(parsed, incoming.num_rows, allow_empty, name, scope, deletes)
         check_columns(incoming, name)
         check_scope(parsed, incoming, scope, name)
-        now = dt.datetime.now(dt.UTC)
-        if self.updated_at_column:
-            incoming = stamp(incoming, self.updated_at_column, now)
+        now = WRITE_CLOCK.now().replace(microsecond=0)  # cells show seconds; marks and stamps agree
+        last_updated = target.last_updated or for_legacy_column(self.updated_at_column)
+        if last_updated is not None:
+            incoming = stamp(incoming, last_updated, now, name, zoned=False)
         if deletes is not None and deletes.soft:
             incoming = live(incoming)  # before reading: _deleted_at reads back as a UTC timestamp
         target.file.parent.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,13 @@ holds only the declaration and imports the writer when a run needs it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import DestinationConfigError
 from .endpoints import ENV_SHEETS_ENDPOINT, shown_at
+from .last_updated import LEGACY_SHEETS_COLUMN, LastUpdatedSetting
 from .spec import Context, Destination, Settings
 
 if TYPE_CHECKING:
@@ -30,10 +31,27 @@ class SheetsTarget(Settings):
 
     spreadsheet: str  # the spreadsheet id, or its full URL; checked when written (``spreadsheet_id``)
     worksheet: Annotated[str, Field(min_length=1, max_length=100)]  # the tab; created when missing
-    updated_at: Literal["none", "column", "note"] = "none"  # Coupler's "last updated" marker
+    last_updated: LastUpdatedSetting = None  # a date-time column: when each row was last written
+    # The older form: "column" is last_updated with the column _updated_at (UTC), "note" a note on
+    # cell A1 with the time of the last write (Sheets only).
+    updated_at: Literal["none", "column", "note"] = "none"
     # A Sheets API emulator instead of https://sheets.googleapis.com, e.g. couplet sandbox's
     # http://127.0.0.1:8765/google/sheets; unset: COUPLET_GOOGLE_SHEETS_ENDPOINT, else Google.
     endpoint: Annotated[str, Field(pattern=r"^https?://[^\s?#]+$")] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _updated_at_column(cls, data: Any) -> Any:
+        """``updated_at: column`` (flows written before ``last_updated``) means ``last_updated:
+        {column: _updated_at}``; both at once would be two columns for one thing."""
+        if not isinstance(data, dict) or data.get("updated_at") != "column":
+            return data
+        if data.get("last_updated") not in (None, False):
+            raise ValueError(
+                "updated_at: column and last_updated both add a last updated column; keep last_updated "
+                f"(with column: {LEGACY_SHEETS_COLUMN} to keep the existing column) and remove updated_at"
+            )
+        return {**data, "last_updated": {"column": LEGACY_SHEETS_COLUMN}}
 
     @property
     def spreadsheet_id(self) -> str:

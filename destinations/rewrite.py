@@ -55,15 +55,6 @@ class Rewrite:
     rows_updated: int = 0
 
 
-def stamp(table: pa.Table, column: str, now: dt.datetime | None = None) -> pa.Table:
-    """Add (or overwrite) a "last updated" column: when couplet last wrote each incoming row."""
-    now = now or dt.datetime.now(dt.UTC)
-    value = pa.array([now] * table.num_rows, pa.timestamp("us", tz="UTC"))
-    if column in table.column_names:
-        return table.set_column(table.column_names.index(column), column, value)
-    return table.append_column(pa.field(column, value.type), value)
-
-
 def combine(
     existing: pa.Table | None,
     incoming: pa.Table,

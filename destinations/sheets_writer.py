@@ -33,11 +33,12 @@ account is configured (see ``google_auth``).
 Values: numbers as numbers, booleans as booleans, nulls and empty strings as empty cells, dates,
 datetimes (timezone-aware as UTC) and durations as serial numbers with a date/time format, integers
 beyond 2**53 as text, text exactly as given (RAW input: "=1+1" and "0012" are not reinterpreted).
+``last_updated`` adds a date-time column (the write's wall-clock time in its zone, to the second)
+to the incoming rows before they are combined, so exactly the rows this write lands carry it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import os
 import time
@@ -68,7 +69,8 @@ from .cells import from_cells, infer_type
 from .endpoints import ENV_SHEETS_ENDPOINT, api_endpoint, shown_endpoint
 from .google_auth import SHEETS_SCOPES, endpoint_credentials, service_account_credentials
 from .google_sheets import SheetsTarget
-from .rewrite import check_columns, check_scope, combine, stamp
+from .last_updated import WRITE_CLOCK, for_legacy_column, stamp
+from .rewrite import check_columns, check_scope, combine
 from .sheets_api import SheetsApi, quote_title
 from .sheets_swap import drop, drop_stale_staging, recorded, schema_hint, stage, staging_prefix, swap
 from .throttle import RequestBudget, RetryPolicy
@@ -103,7 +105,7 @@ def endpoint_http_client(endpoint: str, base: type[HTTPClient] = HTTPClient) -> 
 
 class UpdatedAt(enum.StrEnum):
     NONE = "none"
-    COLUMN = "column"  # a timestamp column: when couplet last wrote each row
+    COLUMN = "column"  # the older form of the target's last_updated: column updated_at_column, UTC
     NOTE = "note"  # a note on cell A1: when the tab was last written
 
 
@@ -185,9 +187,12 @@ class SheetsWriter:
         guard_empty(parsed, incoming.num_rows, allow_empty, name, scope, deletes)
         check_columns(incoming, name)
         check_scope(parsed, incoming, scope, name)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        if self.updated_at is UpdatedAt.COLUMN:
-            incoming = stamp(incoming, self.updated_at_column, now)
+        now = WRITE_CLOCK.now().replace(microsecond=0)
+        last_updated = target.last_updated
+        if last_updated is None and self.updated_at is UpdatedAt.COLUMN:
+            last_updated = for_legacy_column(self.updated_at_column)
+        if last_updated is not None:
+            incoming = stamp(incoming, last_updated, now, name, zoned=False)
         if deletes is not None and deletes.soft:
             incoming = live(incoming)  # before reading: _deleted_at reads back as a UTC timestamp
         api = self._api(target)

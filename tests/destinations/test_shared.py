@@ -8,9 +8,10 @@ import decimal
 import pyarrow as pa
 import pytest
 
-from destinations.base import Mode, SchemaConflictError, Scope
+from destinations.base import DestinationConfigError, Mode, SchemaConflictError, Scope
 from destinations.cells import Kind, from_cells, infer_type, promote, table_to_cells, to_cells, type_from_str
-from destinations.rewrite import combine, stamp
+from destinations.last_updated import LastUpdated, stamp
+from destinations.rewrite import combine
 from destinations.throttle import RequestBudget, RetryPolicy, retry
 from tests.destinations.conftest import BIG_ID, Sleeps, entries, typed
 
@@ -103,10 +104,18 @@ def test_combine_upsert_keeps_columns_the_data_lacks() -> None:
     assert out.rows_updated == 1
 
 
-def test_stamp_adds_a_utc_column() -> None:
-    now = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
-    out = stamp(entries([1], ["2024-01-01"]), "_updated_at", now)
-    assert out.column("_updated_at").to_pylist() == [now]
+def test_stamp_adds_the_instant_or_the_wall_time_of_the_zone() -> None:
+    now = dt.datetime(2024, 5, 1, 12, 0, 0, 123_456, tzinfo=dt.UTC)
+    berlin = LastUpdated(timezone="Europe/Berlin")
+    zoned = stamp(entries([1, 2], ["2024-01-01"] * 2), berlin, now, "t", zoned=True)
+    assert zoned.schema.field("_last_updated").type == pa.timestamp("us", tz="UTC")
+    assert zoned.column("_last_updated").to_pylist() == [now, now]  # an instant: the zone is the reader's
+    wall = stamp(entries([1], ["2024-01-01"]), berlin, now, "t", zoned=False)
+    assert wall.schema.field("_last_updated").type == pa.timestamp("us")
+    assert wall.column("_last_updated").to_pylist() == [dt.datetime(2024, 5, 1, 14, 0, 0)]  # CEST, seconds
+    with pytest.raises(DestinationConfigError, match="already has a column 'NOTE'"):
+        stamp(entries([1], ["2024-01-01"]).rename_columns(["id", "day", "NOTE"]), LastUpdated(column="note"),
+              now, "t", zoned=True)  # fmt: skip
 
 
 def test_request_budget_waits_for_the_window() -> None:

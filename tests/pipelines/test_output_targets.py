@@ -44,7 +44,9 @@ def _here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def flow(to: dict[str, Any]) -> str:
     """The flow file with ``to:`` written block style: each setting on a line of its own."""
     body = yaml.safe_dump(to, sort_keys=False, default_flow_style=False, width=1000)
-    return HEAD + "".join(f"          {line}\n" for line in body.splitlines())
+    modes = [get_destination(k).modes for k in to if k in KINDS]
+    mode = f"        mode: {modes[0][0]}\n" if modes and modes[0] else ""  # one it can honour
+    return HEAD + "".join(f"          {line}\n" for line in body.splitlines()) + mode
 
 
 def problems(tmp_path: Path, to: dict[str, Any]) -> str:
