@@ -20,9 +20,7 @@ from connectors.core.sizing import next_month
 from dagster_project.cli import main
 from dagster_project.preview_table import CELL, render_rows
 from pipelines.dates import DateRange, resolve
-from sandbox.common import SandboxOptions
-from sandbox.org import OrgOptions
-from sandbox.server import client_env, start_background
+from tests.worlds import HARVEST, world
 
 ZONE = "Europe/Berlin"
 NOW = dt.datetime.now(dt.UTC)
@@ -32,7 +30,7 @@ THIS_MONTH = TODAY.replace(day=1)
 FLOW = f"""
 settings: {{data_dir: data, partitions_start: {(FIRST - dt.timedelta(days=40)).replace(day=1)}}}
 connections:
-  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}}}
+  {HARVEST}
 flows:
   hours:
     sources:
@@ -58,17 +56,9 @@ def months(first: dt.date, after: dt.date) -> list[str]:
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    org = OrgOptions(anchor=TODAY + dt.timedelta(days=1), history_days=80, users=3)
-    server = start_background(SandboxOptions(org=org, rate_limit=False))
-    for key, value in {**client_env(server.base_url), "HARVEST_RATE_LIMIT": "off"}.items():
-        monkeypatch.setenv(key, value)
     monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "flow.yaml").write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(tmp_path / "flow.yaml"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    yield server
-    server.stop()
+    with world(monkeypatch, tmp_path, FLOW, days=80, users=3) as server:
+        yield server
 
 
 def requests(server, path: str = "") -> dict:

@@ -11,16 +11,14 @@ import httpx
 import pytest
 
 from dagster_project.cli import main
-from sandbox.common import SandboxOptions
-from sandbox.org import OrgOptions
-from sandbox.server import client_env, start_background
+from tests.worlds import HARVEST, world
 
 TODAY = dt.datetime.now(dt.UTC).date()
 START = (TODAY - dt.timedelta(days=20)).isoformat()
 FLOW = f"""
 settings: {{data_dir: data, partitions_start: {START}}}
 connections:
-  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}}}
+  {HARVEST}
 flows:
   hours:
     sources:
@@ -38,16 +36,8 @@ flows:
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    org = OrgOptions(anchor=TODAY + dt.timedelta(days=1), history_days=30, users=3)
-    server = start_background(SandboxOptions(org=org, rate_limit=False))
-    for key, value in {**client_env(server.base_url), "HARVEST_RATE_LIMIT": "off"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "flow.yaml").write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(tmp_path / "flow.yaml"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    yield server
-    server.stop()
+    with world(monkeypatch, tmp_path, FLOW, days=30, users=3) as server:
+        yield server
 
 
 def test_history_lists_the_flows_runs_newest_first_with_rows_and_causes(sandbox, capsys) -> None:

@@ -15,15 +15,13 @@ from dagster_project.cli import main
 from dagster_project.jobs import scheduled_tags
 from dagster_project.translator import TAG_WINDOW, flow_assets
 from pipelines.loader import load_flows
-from sandbox.common import SandboxOptions
-from sandbox.org import OrgOptions
-from sandbox.server import client_env, start_background
+from tests.worlds import HARVEST, world
 
 TODAY = dt.datetime.now(dt.UTC).date()
 FLOW = f"""
 settings: {{data_dir: data, partitions_start: {(TODAY - dt.timedelta(days=90)).isoformat()}}}
 connections:
-  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}}}
+  {HARVEST}
 flows:
   today:
     sources:
@@ -61,16 +59,8 @@ def test_the_schedules_window_is_today_and_yesterday_only_after_midnight(tmp_pat
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    org = OrgOptions(anchor=TODAY + dt.timedelta(days=1), history_days=60, users=3)
-    server = start_background(SandboxOptions(org=org, rate_limit=False))
-    for key, value in {**client_env(server.base_url), "HARVEST_RATE_LIMIT": "off"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "flow.yaml").write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(tmp_path / "flow.yaml"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    yield server
-    server.stop()
+    with world(monkeypatch, tmp_path, FLOW, days=60, users=3) as server:
+        yield server
 
 
 def test_a_run_without_dates_reads_today_not_a_month(sandbox) -> None:

@@ -17,9 +17,7 @@ import pytest
 from dagster_project.build import build_definitions
 from dagster_project.cli import main
 from pipelines.loader import load_catalog
-from sandbox.common import SandboxOptions
-from sandbox.org import OrgOptions
-from sandbox.server import client_env, start_background
+from tests.worlds import HARVEST, world
 
 TODAY = dt.datetime.now(dt.UTC).date()
 START = (TODAY - dt.timedelta(days=20)).isoformat()
@@ -27,7 +25,7 @@ HV = "{connection: hv, entity: %s}"
 FLOW = f"""
 settings: {{data_dir: data, partitions_start: {START}}}
 connections:
-  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}}}
+  {HARVEST}
 flows:
   plan:
     sources:
@@ -63,17 +61,8 @@ flows:
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    org = OrgOptions(anchor=TODAY + dt.timedelta(days=1), history_days=25, users=3)
-    server = start_background(SandboxOptions(org=org, rate_limit=False))
-    env = {**client_env(server.base_url), "HARVEST_RATE_LIMIT": "off", "QUICKBOOKS_RATE_LIMIT": "off"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "flow.yaml").write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(tmp_path / "flow.yaml"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    yield server
-    server.stop()
+    with world(monkeypatch, tmp_path, FLOW, days=25, users=3, env={"QUICKBOOKS_RATE_LIMIT": "off"}) as server:
+        yield server
 
 
 def runn(server, table: str) -> list[dict]:
