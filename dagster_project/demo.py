@@ -18,7 +18,7 @@ import httpx
 
 from destinations.base import DestinationError
 from pipelines.config import Output
-from pipelines.loader import Catalog, load_catalog
+from pipelines.loader import SHIPPED, Catalog, flow_paths, load_catalog
 from pipelines.outputs import describe
 
 
@@ -113,6 +113,13 @@ def run_demo(days: int = 90) -> int:
         print(f"  sandbox at {server.base_url}; every flow in one Dagster run ...", flush=True)
         status = run_flows(sorted(catalog.flow_file.flows), catalog, start, end)
         rows = landed(catalog)
+        # The cookbook's example flows (pipelines/flows/examples, docs/flows.md#cookbook): cheap,
+        # so one more run; they write under data/examples.
+        cookbook = load_catalog(flow_paths(str(SHIPPED / "examples")))
+        if cookbook.flow_file.flows and not cookbook.problems:
+            print("  the cookbook's example flows in one more run ...", flush=True)
+            status |= run_flows(sorted(cookbook.flow_file.flows), cookbook, start, end)
+            rows += landed(cookbook)
         requests = request_counts(server.base_url)
         pushed = received(server.base_url)
     finally:
