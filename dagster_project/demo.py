@@ -95,12 +95,13 @@ def run_demo(days: int = 90) -> int:
 
     print("couplet demo: starting the sandbox ...", flush=True)
     # QuickBooks meters 500 requests a minute, each batch item one: the first export of 90 days
-    # (~700 entries) would wait a minute on it. The demo's company has a plan ten times larger.
-    plan = {"quickbooks": (RateWindow(5000, 60),)}
+    # (~1,300 entries, 44 batches of 30 against 40 batches a minute) would wait a minute on it. The
+    # demo's company has a plan ten times larger.
+    plan = {"quickbooks": (RateWindow(5000, 60),), "quickbooks_batch": (RateWindow(400, 60),)}
     server = start_background(SandboxOptions(rate_limits=plan))
     try:
         os.environ.update(demo_env(server.base_url))
-        os.environ["QUICKBOOKS_RATE_LIMIT"] = "5000/min"
+        os.environ.update(QUICKBOOKS_RATE_LIMIT="5000/min", QUICKBOOKS_BATCH_RATE_LIMIT="400/min")
         catalog = load_catalog()
         if catalog.problems:  # the demo shows every flow or says why it cannot
             from .flows_cli import print_problems
