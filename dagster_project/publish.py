@@ -16,9 +16,10 @@ hence at most one file and one pool. Its Dagster kind is the destination's kind.
 
 Outputs of one destination that must land in order (Runn: clients, then projects, people, actuals)
 depend on each other (``Destination.sequence``). A dry run (``couplet flows run --dry-run``, or an
-output whose settings say ``dry_run: true``) writes nothing: the asset is not materialized, it records
-an observation of what would have been written (the destination's own dry run where it has one: what
-it would create, update and send). A writer's report (``WriteResult.extra``) becomes metadata, and a
+output whose settings say ``dry_run: true``) writes nothing: its materialization is marked
+``dry_run: true`` with ``rows_written: 0`` and says what would have been written (the destination's
+own dry run where it has one: what it would create, update and send). It is a materialization, not an
+observation, so that the outputs waiting on it run in the dry run too. A writer's report (``WriteResult.extra``) becomes metadata, and a
 table in it (QuickBooks' entries not sent, with the reason) is saved beside the staging as
 ``reports/<flow>/<output>.csv``, its first rows shown in the UI.
 
@@ -133,7 +134,6 @@ def build_publish_asset(
         group_name=flow_name,
         kinds={destination.kind},
         deps=[upstream, *earlier],
-        output_required=False,  # a dry run records an observation, not a materialization
         pool=destination.pool_of(output.to.settings),
         description=f"{label(tuple(upstream.path))} -> {where} ({output.mode})",
         metadata={
@@ -146,7 +146,7 @@ def build_publish_asset(
     )
     def _publish(
         context: dg.AssetExecutionContext, couplet: CoupletResource
-    ) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+    ) -> Iterator[dg.MaterializeResult]:
         with reported(label(path), context_lines, secrets):
             staging: Staging = couplet.staging
             scope = None
@@ -180,7 +180,9 @@ def build_publish_asset(
                 seen = dry_publish(
                     couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes
                 )
-                yield dg.AssetObservation(asset_key=dg.AssetKey(path), metadata=seen)
+                # A materialization marked dry_run (nothing written, rows_written 0), not none: the
+                # outputs that wait on this one (Runn's projects on its clients) run in the dry run too.
+                yield dg.MaterializeResult(metadata={**seen, "rows_written": 0})
                 context.log.info(f"{label(path)}: dry run, nothing written")
                 return
             yield publish(couplet.data_dir, flow_name, output, data, mode, keys, scope, monthly, deletes)

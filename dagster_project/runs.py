@@ -65,14 +65,14 @@ class RunFollower:
         elif kind == "ASSET_MATERIALIZATION":
             # One event per partition of a range, each with the run's totals: any one will do.
             mat = event.event_specific_data.materialization  # type: ignore[union-attr]
-            rows = _number(mat.metadata.get("rows", mat.metadata.get("rows_written")))
+            dry = "rows_that_would_be_handed_over" in mat.metadata  # a dry run's output: wrote nothing
+            rows = _number(
+                mat.metadata.get("rows_that_would_be_handed_over")
+                if dry
+                else mat.metadata.get("rows", mat.metadata.get("rows_written"))
+            )
             if rows is not None:
-                out.rows = rows
-        elif kind == "ASSET_OBSERVATION":  # a dry run's output: what it would have written
-            seen = event.event_specific_data.asset_observation  # type: ignore[union-attr]
-            rows = _number(seen.metadata.get("rows_that_would_be_handed_over"))
-            if rows is not None:
-                out.rows, out.dry = rows, True
+                out.rows, out.dry = rows, dry
         elif kind == "STEP_SUCCESS":
             out.status = "dry run" if out.dry else "done"
             out.seconds = entry.timestamp - (out.started or entry.timestamp)
