@@ -20,7 +20,7 @@ demo: $(STAMP)  ## sandbox APIs -> Dagster -> DuckDB, then print what landed
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-dev: $(STAMP)  ## sandbox + Dagster UI on http://127.0.0.1:3000
+dev: $(STAMP)  ## sandbox + Dagster UI (dg dev) on http://127.0.0.1:3000
 	$(BIN)/python -m dagster_project.dev --port $(PORT)
 
 sandbox: $(STAMP)  ## only the sandbox APIs
