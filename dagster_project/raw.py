@@ -110,6 +110,11 @@ def key_check(files: Sequence[str], entity: Entity) -> dg.AssetCheckResult:
     )
 
 
+def source_pool(connection: str) -> str:
+    """The concurrency pool of a source account: ``source:<connection>`` (one per connection)."""
+    return f"source:{connection}"
+
+
 def _days(
     context: dg.AssetExecutionContext,
     reading: Mapping[str, object],
@@ -251,6 +256,9 @@ def build_raw_asset(
         key=key,
         group_name=name,
         kinds={source.name, "parquet"},
+        # Every read of one account shares a pool: with a limit of 1 on the instance, runs that read
+        # the same account queue, so its one rate limiter (per process) keeps the published limits.
+        pool=source_pool(name),
         description=entity.description,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,

@@ -82,3 +82,10 @@ def test_a_second_writer_of_the_file_queues_on_the_pool(defs: dg.Definitions, tm
         assert not thread.is_alive() and done["result"].success
     with duckdb.connect(str(tmp_path / "out dir" / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+
+
+def test_each_source_account_is_a_pool(defs: dg.Definitions) -> None:
+    """Every read of one account shares ``source:<connection>``: limited to one slot on the
+    instance, runs that read the same account queue, and its published rate limits hold."""
+    for entity in ("customers", "users"):
+        assert defs.get_assets_def(dg.AssetKey(["raw", "cl", entity])).op.pool == "source:cl"
