@@ -255,7 +255,7 @@ def dry_publish(
     exactly_once = output.mode == "append_new"
     ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
     written, extra = _to_write(flow_name, output, data, mode, keys, ledger)
-    rows = written.num_rows if isinstance(written, pa.Table) else _rows(written)
+    rows = written.num_rows
     metadata: dict[str, Any] = {
         "dry_run": True,
         "target": describe(output),
@@ -289,15 +289,11 @@ def _to_write(
             extra["rows_dropped_null_key"] = dropped
     if ledger is not None:
         fresh = ledger.new_rows(written, keys)
-        total = _rows(written)
+        total = written.num_rows
         extra.update(rows_new=fresh.num_rows, rows_already_sent=total - fresh.num_rows)
         keeps = output.to.destination.keeps_sent_record
         written = (written if isinstance(written, pa.Table) else written.to_table()) if keeps else fresh
     return written, extra
-
-
-def _rows(data: ParquetSource | pa.Table) -> int:
-    return data.num_rows if isinstance(data, pa.Table) else data.to_table().num_rows
 
 
 def report_metadata(

@@ -138,7 +138,7 @@ def lookback_days(flow: Flow, flow_file: FlowFile, now: dt.datetime) -> int:
 
 
 def timezone(flow: Flow) -> str:
-    return flow.schedule.timezone if flow.schedule and flow.schedule.timezone else "UTC"
+    return flow.timezone
 
 
 def lookback_window(flows: list[Flow], flow_file: FlowFile, now: dt.datetime) -> tuple[dt.date, dt.date]:

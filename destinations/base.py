@@ -400,3 +400,10 @@ class ParquetSource:
 
     def to_table(self) -> pa.Table:
         return self.to_reader().read_all()
+
+    @property
+    def num_rows(self) -> int:
+        """The rows of the files, from their footers (nothing is read)."""
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)

@@ -118,8 +118,7 @@ def check_flow(
     plan: list[PlannedStep] = []
     if flow.steps and not found:
         try:
-            zone = flow.schedule.timezone if flow.schedule and flow.schedule.timezone else "UTC"
-            plan = plan_steps(flow.steps, inputs, zone)
+            plan = plan_steps(flow.steps, inputs, flow.timezone)
         except StepError as exc:
             found.append((["flows", name, "steps", *exc.path], _step_hint(exc, flow)))
     step_names = [s.name for s in flow.steps]

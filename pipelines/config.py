@@ -197,6 +197,11 @@ class Flow(Strict):
     reconcile: Reconcile = Reconcile()
     alerts: Alerts | None = None
 
+    @property
+    def timezone(self) -> str:
+        """The flow's time zone: its schedule's, else UTC (dates, days and look-backs use it)."""
+        return self.schedule.timezone if self.schedule and self.schedule.timezone else "UTC"
+
 
 class ProjectSettings(Strict):
     data_dir: str = "data"
