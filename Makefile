@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8765
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 
-.PHONY: demo test dev lint format sandbox bench bench-peer clean
+.PHONY: demo test test-scale dev lint format sandbox bench bench-peer clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ demo: $(STAMP)  ## sandbox APIs -> Dagster -> DuckDB, then print what landed
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
+
+$(VENV)/.installed-scale-stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
+	touch $@
+
+test-scale: $(VENV)/.installed-scale-stamp  ## PostgreSQL + moto + Dagster daemon: a scheduled run and a backfill at once (installs PostgreSQL if missing; docs/scale.md)
+	$(BIN)/python -m tests.scale.services install
+	$(BIN)/python -m pytest tests/scale -m scale
 
 dev: $(STAMP)  ## sandbox + Dagster UI (dg dev) on http://127.0.0.1:3000
 	$(BIN)/python -m dagster_project.dev --port $(PORT)

@@ -17,7 +17,7 @@ from functools import cache
 import dagster as dg
 
 from connectors import get_source
-from pipelines.config import FlowFile
+from pipelines.config import FlowFile, ProjectSettings
 from pipelines.loader import Catalog, load_catalog
 from pipelines.yamlfile import Problem
 
@@ -52,7 +52,12 @@ def broken_file_asset(file: str, problems: list[Problem]) -> dg.AssetSpec:
     )
 
 
-def build_definitions(flows: Catalog | FlowFile | None = None, data_dir: str | None = None) -> dg.Definitions:
+def build_definitions(
+    flows: Catalog | FlowFile | None = None,
+    data_dir: str | None = None,
+    executor: dg.ExecutorDefinition | None = None,
+) -> dg.Definitions:
+    """The definitions of ``flows``; ``data_dir`` and ``executor`` override the flow files' settings."""
     catalog = flows if isinstance(flows, Catalog) else Catalog.of(flows) if flows else load_catalog()
     flow_file = catalog.flow_file
     secrets = secret_values(flow_file)
@@ -95,9 +100,18 @@ def build_definitions(flows: Catalog | FlowFile | None = None, data_dir: str | N
         schedules=schedules,
         sensors=sensors,
         resources={"couplet": CoupletResource(data_dir=data_dir or flow_file.settings.data_dir)},
-        # Steps share DuckDB files and the connection's rate limiter: run them in one process.
-        executor=dg.in_process_executor,
+        executor=executor or executor_of(flow_file.settings),
     )
+
+
+def executor_of(settings: ProjectSettings) -> dg.ExecutorDefinition:
+    """``settings.executor``: in_process (the default: one process, no start-up cost per asset) or
+    multiprocess (``settings.max_concurrent`` assets at once, each in its own process). Either way the
+    limits that must hold across processes are Dagster pools, and a connection's rate-limit state
+    goes from process to process through the data dir (``pipelines.ratestate``)."""
+    if settings.executor == "multiprocess":
+        return dg.multiprocess_executor.configured({"max_concurrent": settings.processes})
+    return dg.in_process_executor
 
 
 @cache

@@ -8,6 +8,13 @@ stored, so following the run reads nothing back and never competes with the run 
 interpreter), then a table of every asset with its status, rows and seconds, and each failure's cause. The exit code is
 1 when anything failed. A failed run sends the flows' alerts from here: Dagster's run-failure
 sensors only see runs launched through a code location, not runs started in process.
+
+With ``settings.executor: multiprocess`` the run cannot be executed in process (Dagster's
+``execute_in_process`` always uses the in-process executor): it goes through ``dg.execute_job`` with
+a reconstructable job (``flows_job``: each step's process rebuilds the definitions from the same
+flow files), on the persistent instance under ``DAGSTER_HOME``. Each step then stores its own
+events from its own process, so this process follows the run by reading its event log (a
+``RunFollower`` poll every ``POLL_SECONDS``) instead of being handed the events.
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ from pathlib import Path
 import dagster as dg
 
 from connectors.core.sizing import next_month
-from pipelines.loader import Catalog
+from pipelines.loader import Catalog, load_catalog
 
-from .runs import RunFollower, op_map, send_alerts
+from .runs import AssetOutcome, RunFollower, op_map, send_alerts
 from .translator import (
     ALL_FLOWS_JOB,
     TAG_ALERTED,
@@ -41,6 +48,30 @@ from .translator import (
     reconcile_window,
     window_tags,
 )
+
+POLL_SECONDS = 0.5  # how often a multiprocess run's event log is read for progress
+TAG_INVOCATION = "couplet/invocation"  # finds the run dg.execute_job created for this command
+
+
+def flows_job(files: str, job_name: str) -> dg.JobDefinition:
+    """The job ``job_name`` of the flow files ``files`` (joined by ``os.pathsep``): how every process
+    of a multiprocess run rebuilds it (``dg.build_reconstructable_job``)."""
+    from .build import build_definitions
+
+    return build_definitions(load_catalog(files.split(os.pathsep))).resolve_job_def(job_name)
+
+
+def reconstructable_job(catalog: Catalog, job_name: str) -> dg.ReconstructableJob:
+    """``job_name`` as a job other processes can rebuild: from the catalog's flow files, by path."""
+    if not catalog.files:
+        raise ValueError(
+            "executor: multiprocess needs the flows to come from flow files (each process loads them)"
+        )
+    files = os.pathsep.join(str(Path(f).resolve()) for f in catalog.files)
+    args: tuple = (files, job_name)  # Dagster's hint says tuple[object]: it means any tuple
+    return dg.build_reconstructable_job(
+        __name__, flows_job.__name__, args, reconstructor_working_directory=os.getcwd()
+    )
 
 
 def local_instance() -> dg.DagsterInstance:
@@ -129,26 +160,47 @@ def run_flows(
         tags[TAG_RECONCILE] = "1"
     if dry_run:
         tags[TAG_DRY_RUN] = "1"
-    defs = build_definitions(catalog)
-    job = defs.resolve_job_def(names[0] if len(names) == 1 else ALL_FLOWS_JOB)
+    job_name = names[0] if len(names) == 1 else ALL_FLOWS_JOB
+    multiprocess = flow_file.settings.executor == "multiprocess"
     inst = instance or local_instance()
-    run_id = str(uuid.uuid4())
+    if multiprocess and inst.is_ephemeral:
+        print(
+            "couplet: error: executor: multiprocess needs a persistent Dagster instance: set DAGSTER_HOME",
+            file=sys.stderr,
+        )
+        return 1
+    run_id = str(uuid.uuid4())  # in process: the run's id; multiprocess: finds the run execute_job made
     days = f" [{first} .. {after - dt.timedelta(days=1)}]" if partitioned else ""
-    print(f"run {', '.join(names)}{days}: {len(paths)} asset(s), run {run_id[:8]}", file=out, flush=True)
+    how = f"{flow_file.settings.processes} processes" if multiprocess else f"run {run_id[:8]}"
+    print(f"run {', '.join(names)}{days}: {len(paths)} asset(s), {how}", file=out, flush=True)
     outcome: dict[str, object] = {}
     events: queue.SimpleQueue[dg.EventLogEntry | None] = queue.SimpleQueue()
     inst.add_event_listener(run_id, events.put)  # called in the run's thread, once stored
+    selection = [dg.AssetKey(p) for p in paths] if len(names) > 1 else None
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    job = None if multiprocess else build_definitions(catalog).resolve_job_def(job_name)
 
     def execute() -> None:
         try:
-            outcome["result"] = job.execute_in_process(
-                instance=inst,
-                run_id=run_id,
-                tags=tags,
-                asset_selection=[dg.AssetKey(p) for p in paths] if len(names) > 1 else None,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-            )
+            if multiprocess:
+                outcome["result"] = dg.execute_job(
+                    reconstructable_job(catalog, job_name),
+                    instance=inst,
+                    tags={**tags, TAG_INVOCATION: run_id},
+                    asset_selection=selection,
+                    raise_on_error=False,
+                    run_config=run_config,
+                )
+            else:
+                assert job is not None
+                outcome["result"] = job.execute_in_process(
+                    instance=inst,
+                    run_id=run_id,
+                    tags=tags,
+                    asset_selection=selection,
+                    raise_on_error=False,
+                    run_config=run_config,
+                )
         except Exception as exc:  # a run that could not even start: say why
             outcome["error"] = exc
         finally:
@@ -159,16 +211,16 @@ def run_flows(
     thread.start()
     follower = RunFollower(inst, run_id, op_map(paths))
     width = max(len(label(p)) for p in paths)
-    while (entry := events.get()) is not None:
-        for asset, o in follower.feed(entry):
-            rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
-            print(f"  {o.status:7} {asset.ljust(width)} {rows} {o.seconds:6.1f}s", file=out, flush=True)
-            if o.cause:  # the first line now; the whole cause in the summary
-                print(_indent(_short(o.cause, asset).splitlines()[0]), file=sys.stderr, flush=True)
+    if multiprocess:
+        follower.run_id = _follow_by_polling(inst, follower, thread, run_id, width, out)
+    else:
+        while (entry := events.get()) is not None:
+            _progress(follower.feed(entry), width, out)
     thread.join()
     if "error" in outcome:
         print(f"couplet: error: the run could not start: {outcome['error']}", file=sys.stderr)
         return 1
+    run_id = follower.run_id
     follower.finish(label(p) for p in paths)
     result = outcome.get("result")
     ok = bool(getattr(result, "success", False)) and not follower.failures()
@@ -184,6 +236,38 @@ def run_flows(
             for problem in problems:
                 print(f"couplet: alert not delivered: {problem}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _progress(finished: list[tuple[str, AssetOutcome]], width: int, out) -> None:
+    for asset, o in finished:
+        rows = f"{o.rows:>10,} rows" if o.rows is not None else " " * 15
+        print(f"  {o.status:7} {asset.ljust(width)} {rows} {o.seconds:6.1f}s", file=out, flush=True)
+        if o.cause:  # the first line now; the whole cause in the summary
+            print(_indent(_short(o.cause, asset).splitlines()[0]), file=sys.stderr, flush=True)
+
+
+def _follow_by_polling(
+    inst: dg.DagsterInstance,
+    follower: RunFollower,
+    thread: threading.Thread,
+    token: str,
+    width: int,
+    out,
+) -> str:
+    """Print a multiprocess run's progress from its event log until its thread ends; its run id."""
+    found = dg.RunsFilter(tags={TAG_INVOCATION: token})
+    run_id = token
+    while True:
+        over = not thread.is_alive()  # read before the last poll: nothing is missed
+        if run_id == token:
+            records = inst.get_run_records(filters=found, limit=1)
+            if records:
+                run_id = follower.run_id = records[0].dagster_run.run_id
+        if run_id != token:
+            _progress(follower.poll(), width, out)
+        if over:
+            return run_id
+        thread.join(POLL_SECONDS)
 
 
 def _indent(text: str) -> str:

@@ -32,6 +32,7 @@ from connectors.core.entity import Entity, Partitioning
 from connectors.core.extract import staged_schema
 from connectors.core.settings import ResolvedSettings, resolve_settings
 from connectors.core.sizing import next_month
+from pipelines import datadir
 from pipelines.config import Flow, FlowFile, Output
 from pipelines.dates import resolve
 from pipelines.loader import Catalog
@@ -155,7 +156,7 @@ def missing(
     reads = []
     for (connection, name), keys in wanted.items():
         entity = entities[(connection, name)]
-        absent = sorted(k for k in keys if not staging.path(connection, name, k).exists())
+        absent = sorted(k for k in keys if not datadir.exists(staging.path(connection, name, k)))
         for run in _consecutive(entity, absent):
             start, end = _span(entity, run)
             reads.append(Read(connection, entity, tuple(run), start, end))
@@ -208,7 +209,7 @@ def stage_missing(reads: list[Read], flow_file: FlowFile, staging: Staging, err:
             raise
         if read.entity.partitioning is Partitioning.DAILY:
             for key in read.keys:
-                if not staging.path(read.connection, read.entity.name, key).exists():
+                if not datadir.exists(staging.path(read.connection, read.entity.name, key)):
                     staging.write(
                         read.connection, read.entity.name, key, staged_schema(read.entity).empty_table()
                     )

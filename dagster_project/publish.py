@@ -21,7 +21,9 @@ output whose settings say ``dry_run: true``) writes nothing: its materialization
 own dry run where it has one: what it would create, update and send). It is a materialization, not an
 observation, so that the outputs waiting on it run in the dry run too. A writer's report (``WriteResult.extra``) becomes metadata, and a
 table in it (QuickBooks' entries not sent, with the reason) is saved beside the staging as
-``reports/<flow>/<output>.csv``, its first rows shown in the UI.
+``reports/<flow>/<output>.csv``, its first rows shown in the UI. With the data directory on an object
+store (``pipelines.datadir``), the staged files or step result an output reads are downloaded to a
+temp folder for the writer first (writers read local Parquet), and the report is uploaded.
 
 Unpartitioned on purpose: every partition of a run is two event writes in Dagster's storage, and
 a table written once per run needs none of them.
@@ -30,16 +32,16 @@ a table written once per run needs none of them.
 import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 
 from connectors.core.sizing import next_month
 from destinations.base import Deletes, Mode, ParquetSource, Scope
+from pipelines import datadir
 from pipelines.ledger import Ledger
 from pipelines.loader import Catalog
 from pipelines.outputs import describe, landing, without_null_keys
@@ -147,7 +149,7 @@ def build_publish_asset(
     def _publish(
         context: dg.AssetExecutionContext, couplet: CoupletResource
     ) -> Iterator[dg.MaterializeResult]:
-        with reported(label(path), context_lines, secrets):
+        with reported(label(path), context_lines, secrets), ExitStack() as local:
             staging: Staging = couplet.staging
             scope = None
             if from_source:
@@ -160,12 +162,14 @@ def build_publish_asset(
                     data = staging.source(spec.connection, entity)
             else:
                 file = result_path(couplet.data_dir, flow_name, output.from_)
-                if not file.exists():
+                if not datadir.exists(file):
                     raise dg.Failure(
                         description=f"{label(path)}: step {output.from_!r} has no result yet: "
                         f"materialize {label(step_path(flow_name, output.from_))} first"
                     )
-                data = ParquetSource((str(file),), pq.read_schema(file).remove_metadata())
+                data = ParquetSource((str(file),), datadir.read_schema(file).remove_metadata())
+            # Writers read local files (DuckDB's read_parquet): a remote data directory's are downloaded.
+            data = local.enter_context(local_source(data))
             deletes = None
             if mode is Mode.UPSERT and output.deletes_mode != "keep" and whole:
                 # The rows of the re-read scope are authoritative: a key gone from them is gone at the source.
@@ -311,9 +315,9 @@ def report_metadata(
             if key != "report":
                 continue
             name = f"{output_name}.dry_run.csv" if dry else f"{output_name}.csv"
-            file = Path(data_dir) / "reports" / flow_name / name
-            file.parent.mkdir(parents=True, exist_ok=True)
-            pcsv.write_csv(_plain(value), file)
+            file = datadir.location(data_dir) / "reports" / flow_name / name
+            with datadir.writing(file) as tmp:
+                pcsv.write_csv(_plain(value), tmp)
             out["report_rows"] = value.num_rows
             out["report_file"] = dg.MetadataValue.path(str(file))
             out["report"] = preview(value)
@@ -323,6 +327,14 @@ def report_metadata(
             except (TypeError, ValueError):
                 out[key] = str(value)
     return out
+
+
+@contextmanager
+def local_source(data: ParquetSource) -> Iterator[ParquetSource]:
+    """``data`` with its files local: as it is for a local data directory; files on an object store
+    downloaded to a temp folder (removed afterwards) for the writer, which reads paths itself."""
+    with datadir.local_copies(data.paths) as paths:
+        yield data if paths == data.paths else ParquetSource(paths, data.schema)
 
 
 def _plain(table: pa.Table) -> pa.Table:

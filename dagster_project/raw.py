@@ -25,11 +25,11 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Partitioning, Source
 from connectors.core.extract import staged_schema
 from connectors.core.settings import resolve_settings
+from pipelines import datadir
 from pipelines.config import Connection
 from pipelines.loader import Catalog
 from pipelines.staging import StageReport, Staging, partition_keys, release_memory, stage_entity
@@ -94,7 +94,7 @@ def key_check(files: Sequence[str], entity: Entity) -> dg.AssetCheckResult:
     required = [c.name for c in entity.columns if c.name in keys and not c.nullable]
     if not files:
         return dg.AssetCheckResult(check_name=PK_CHECK, passed=True, metadata={"rows": 0})
-    table = pa.concat_tables([pq.read_table(f, columns=keys) for f in files])
+    table = pa.concat_tables([datadir.read_table(f, columns=keys) for f in files])
     nulls = sum(table.column(c).null_count for c in required)
     counts = table.group_by(keys, use_threads=False).aggregate([([], "count_all")])
     dupes = pc.sum(pc.greater(counts.column("count_all"), 1)).as_py() or 0
@@ -256,8 +256,9 @@ def build_raw_asset(
         key=key,
         group_name=name,
         kinds={source.name, "parquet"},
-        # Every read of one account shares a pool: with a limit of 1 on the instance, runs that read
-        # the same account queue, so its one rate limiter (per process) keeps the published limits.
+        # Every read of one account shares a pool: with a limit of 1 on the instance, steps that read
+        # the same account queue (across runs), and the limiter's log goes from each step's process
+        # to the next (pipelines.ratestate), so the published limits hold.
         pool=source_pool(name),
         description=entity.description,
         partitions_def=partitions,

@@ -81,6 +81,16 @@ def reconcile_older(
         "reconcile_requests": found.requests,
         "reconcile_rows_reread": found.rows_reread,
         "reconcile_changed_records": found.changed,
+        **(
+            {
+                "reconcile_fingerprint_requests": found.fingerprints,
+                "reconcile_days_compared": found.days_compared,
+                # series (people) the fingerprint could not compare: only the counts covered them
+                "reconcile_unchecked": ", ".join(map(str, found.unchecked[:20])) or "none",
+            }
+            if found.fingerprints
+            else {}
+        ),
     }
 
 

@@ -2,7 +2,7 @@
 
 A step reads its sources' staged partitions (only the days of the source's ``dates`` range, in the
 flow's time zone, when one is set) and earlier steps' results, and writes its own result as Parquet
-under ``<data_dir>/flows/<flow>/<step>.parquet``. The SQL it ran is in its metadata, so the UI shows
+under ``<data_dir>/flows/<flow>/<step>.parquet`` (local or on an object store). The SQL it ran is in its metadata, so the UI shows
 source -> steps -> outputs with the exact query behind each box, and so is a preview of the
 result's first rows (``couplet flows preview`` prints the same before any run). Steps were planned
 once when the flow files loaded; the plan is reused here.
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity
+from pipelines import datadir
 from pipelines.config import Flow
+from pipelines.datadir import Location
 from pipelines.loader import Catalog
 from pipelines.staging import Staging, source_files
 from pipelines.steps import PlannedStep, StepInput, execute_step
@@ -28,8 +29,9 @@ from .resources import CoupletResource
 from .translator import entity_of, label, raw_path, step_path, timezone
 
 
-def result_path(data_dir: str | Path, flow_name: str, step: str) -> Path:
-    return Path(data_dir) / "flows" / flow_name / f"{step}.parquet"
+def result_path(data_dir: str | Path, flow_name: str, step: str) -> Location:
+    """Where a step's result lives: a local path, or an ``ObjectPath`` under a remote data directory."""
+    return datadir.location(data_dir) / "flows" / flow_name / f"{step}.parquet"
 
 
 def source_input(
@@ -93,7 +95,7 @@ def _step_asset(
                     inputs[name] = source_input(couplet.staging, spec.connection, entity, flow, name, now)
                 else:
                     file = result_path(couplet.data_dir, flow_name, name)
-                    inputs[name] = StepInput((str(file),) if file.exists() else ())
+                    inputs[name] = StepInput((str(file),) if datadir.exists(file) else ())
             out = result_path(couplet.data_dir, flow_name, planned.name)
             rows = execute_step(planned, inputs, str(out))
             return dg.MaterializeResult(
@@ -111,8 +113,8 @@ def _step_asset(
     return _step
 
 
-def _head(path: Path) -> pa.Table:
+def _head(path: Location) -> pa.Table:
     """The first rows of a step's result."""
-    with pq.ParquetFile(path) as file:
+    with datadir.parquet_file(path) as file:
         first = next(file.iter_batches(batch_size=PREVIEW_ROWS), None)
         return pa.Table.from_batches([first]) if first is not None else file.schema_arrow.empty_table()

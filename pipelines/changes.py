@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Partitioning
 from connectors.core.extract import staged_schema
 from connectors.core.records import dedupe_last
 from connectors.core.sizing import total
+
+from . import datadir
+from .datadir import Location
 
 if TYPE_CHECKING:
     from connectors.core.extract import Extractor
@@ -87,17 +88,18 @@ class Capture:
         return Capture(self.entity, self.now)
 
 
-def plan(entity: Entity, path: Path, now: dt.datetime, full_refresh: bool = False) -> Capture:
-    """This run's capture of ``entity`` staged at ``path``: its changes since the newest record
-    staged, or a full read (asked for, nothing staged yet, or ``full_refresh_days`` gone by)."""
+def plan(entity: Entity, path: Location, now: dt.datetime, full_refresh: bool = False) -> Capture:
+    """This run's capture of ``entity`` staged at ``path`` (local or on an object store,
+    ``pipelines.datadir``): its changes since the newest record staged, or a full read (asked for,
+    nothing staged yet, or ``full_refresh_days`` gone by)."""
     full = Capture(entity, now)
     inc = entity.incremental
-    if full_refresh or not full.captured or inc is None or not path.exists():
+    if full_refresh or not full.captured or inc is None or not datadir.exists(path):
         return full
-    stamp = (pq.read_schema(path).metadata or {}).get(FULL_REFRESH_AT)
+    stamp = (datadir.read_schema(path).metadata or {}).get(FULL_REFRESH_AT)
     if not stamp:
         return full
-    previous = pq.read_table(path, schema=staged_schema(entity))
+    previous = datadir.read_table(path, schema=staged_schema(entity))
     last_full = dt.datetime.fromisoformat(stamp.decode())
     if previous.num_rows == 0 or now - last_full >= dt.timedelta(days=inc.full_refresh_days):
         return full

@@ -14,11 +14,12 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, create_model, model_validator
 
 from destinations import all_destinations, get_destination
 from destinations.spec import Destination
 
+from .datadir import check_setting
 from .dates import DateRange
 from .model import NAME, Strict
 from .schedule import Schedule
@@ -204,12 +205,33 @@ class Flow(Strict):
 
 
 class ProjectSettings(Strict):
-    data_dir: str = "data"
+    # A local folder or s3://bucket/prefix, gs://bucket/prefix (pipelines.datadir; checked here
+    # without network, the bucket and credentials when a run starts).
+    data_dir: Annotated[str, AfterValidator(check_setting)] = "data"
     partitions_start: dt.date = dt.date(2024, 1, 1)  # first month/year of every raw asset
     # A source that stays rate-limited or down after the HTTP client's own retries: Dagster retries
     # the asset this many times, waiting retry_delay_seconds (doubling) in between.
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     retry_delay_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+    # How a run executes its assets: in_process (one process, one after another: the fastest for
+    # most flows) or multiprocess (each asset in its own process, up to max_concurrent at a time).
+    # docs/flows.md, "Running on several processes".
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+    max_concurrent: Annotated[int, Field(ge=1, le=64)] | None = None  # multiprocess only; default 2
+
+    @model_validator(mode="after")
+    def _max_concurrent_is_multiprocess(self) -> ProjectSettings:
+        if self.max_concurrent is not None and self.executor != "multiprocess":
+            raise ValueError(
+                f"max_concurrent applies to executor: multiprocess only (executor is {self.executor}, "
+                "which runs one asset at a time); set executor: multiprocess or remove max_concurrent"
+            )
+        return self
+
+    @property
+    def processes(self) -> int:
+        """Assets a multiprocess run executes at once."""
+        return self.max_concurrent or 2
 
 
 class FlowFile(Strict):

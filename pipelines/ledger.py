@@ -1,7 +1,7 @@
 """The ledger behind the ``append_new`` output mode: every record sent exactly once, ever.
 
 A ledger is a Parquet file of the primary keys already delivered to one output
-(``<data_dir>/ledgers/<flow>/<output>.parquet``). A run sends only rows whose key is not in it, and
+(``<data_dir>/ledgers/<flow>/<output>.parquet``, local or on an object store: ``pipelines.datadir``). A run sends only rows whose key is not in it, and
 records their keys only after the destination confirmed the write. Writers are atomic, so a failed
 write delivered nothing and records nothing: the rerun sends those rows once. Edits of a record
 already sent do not send it again (that is the point: an invoice line is exported once).
@@ -10,16 +10,15 @@ already sent do not send it again (that is the point: an invoice line is exporte
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from destinations.base import ParquetSource
+
+from . import datadir
 
 
 def _quote(name: str) -> str:
@@ -28,10 +27,10 @@ def _quote(name: str) -> str:
 
 class Ledger:
     def __init__(self, data_dir: str | Path, flow: str, output: str) -> None:
-        self.path = Path(data_dir) / "ledgers" / flow / f"{output}.parquet"
+        self.path = datadir.location(data_dir) / "ledgers" / flow / f"{output}.parquet"
 
     def sent(self) -> pa.Table | None:
-        return pq.read_table(self.path) if self.path.exists() else None
+        return datadir.read_table(self.path) if datadir.exists(self.path) else None
 
     def new_rows(self, data: ParquetSource | pa.Table, keys: Sequence[str]) -> pa.Table:
         """The rows of ``data`` whose key was never sent (and each key once, its last row)."""
@@ -71,11 +70,5 @@ class Ledger:
             if previous is not None
             else added
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        datadir.write_table(self.path, table)
         return rows.num_rows

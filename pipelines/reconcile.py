@@ -9,7 +9,11 @@ Scheduled runs re-read the last N days, so an edit, insert or deletion older tha
    oldest staged read of the range) anywhere in it. Records that are not staged, staged on another
    day, or staged in an older version are merged into their month files (no re-read needed; with
    ``merge_changes=False`` their days are re-extracted instead). Deletions leave no trace there.
-2. **Figures**: each probe window (the whole range where one probe may cover any range, else each
+2. **Days** (entities with ``drift.fingerprint``): one request per calendar year gives a figure per
+   series and day (e.g. hours per user and day), compared with staging day by day; the UTC days of
+   each local day that differs are re-extracted before the figures are probed
+   (``pipelines/reconcile_days.py``).
+3. **Figures**: each probe window (the whole range where one probe may cover any range, else each
    month) is asked once and compared with the same figures summed from the staged rows. A window
    that disagrees is halved: one half is probed, the other is the whole minus that half (figures are
    counts and sums), down to ``max_window_days``; with ``cost_aware``, less deep where re-reading a
@@ -17,7 +21,7 @@ Scheduled runs re-read the last N days, so an edit, insert or deletion older tha
    dense window saves requests. Where the probe can be
    restricted to some fan-out series (Clockify's report by users), a drifted window is narrowed to
    the series that differ too (``pipelines/reconcile_narrow.py``).
-3. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
+4. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
    ``stage_entity``, which replaces exactly their days in the month files; series-scoped ones are
    staged apart and only those series' rows of those days are replaced.
 
@@ -31,11 +35,14 @@ Signals, from ``shared/reference/*.md``:
   list (§2: every list answers ``total_entries``, ``per_page`` 1-2000) counts any ``from``/``to``
   range. After the merge only deletions can differ, so counts cannot cancel out: the first probe
   covers the whole range.
-- Clockodo entries: ``paging.count_items`` of a one-item page (clockodo.md §1.8) without
-  ``enhanced_list`` (its 300 / 15 min quota, §1.6), per month. Entries have "no documented
-  'changed since' filter" (§3.1), and the reference gives /entrygroups' quota and grouping rules but
-  not its response fields (§1.6, §4.6), so duration sums cannot be used: an edit that keeps every
-  month's count (and an insert plus a delete in one month) stays unseen.
+- Clockodo entries: entries have "no documented 'changed since' filter" (§3.1), but
+  ``/userreports?type=3`` (§3.16: every user, a whole year, one request, no endpoint quota of its
+  own) gives each user's hours per day, and "past years change when entries are edited". Compared
+  per user and local day with the staged durations (``pipelines/reconcile_days.py``, the
+  ``Drift.fingerprint``) first, then ``paging.count_items`` of a one-item page (§1.8) without
+  ``enhanced_list`` (its 300 / 15 min quota, §1.6) over the whole range, for what has no duration.
+  Unseen: an edit that keeps every duration, user and day (text, project, service), and an insert
+  plus a delete of lump sums in the range.
 - Clockify time entries and detailed report: the detailed report's ``totals`` (clockify.md §4.8:
   ``totalTime, totalBillableTime, entriesCount``) at ``pageSize`` 1, per month (FREE plan: at most
   31 days, longer plans UNCONFIRMED, §1); the end bound's inclusiveness is not stated, so a probe
@@ -61,6 +68,8 @@ from connectors.core.errors import ConfigError
 from connectors.core.extract import Extractor
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
+from pipelines.ratestate import data_dir_of, handed_over
+from pipelines.reconcile_days import find_days, years
 from pipelines.reconcile_narrow import DriftFound, Plan, Window, join, narrow, narrow_series, probe_windows
 from pipelines.reconcile_staged import (
     Merged,
@@ -93,6 +102,9 @@ class ReconcileReport:
     series_windows: list[tuple[dt.date, dt.date, tuple[Any, ...]]] = field(default_factory=list)  # + series
     rows_reread: int = 0  # records those re-extractions read
     probes: int = 0  # probe requests asked (windows and series groups)
+    fingerprints: int = 0  # fingerprint requests asked (one per calendar year)
+    days_compared: int = 0  # (series, day) figures of the fingerprint compared with staging
+    unchecked: list[Any] = field(default_factory=list)  # series the fingerprint could not compare
     probe_requests: int = 0  # HTTP requests spent finding drift: probes and change feed (retries too)
     reextract_requests: int = 0  # HTTP requests of the re-extractions
     probe_stats: dict[str, float] = field(default_factory=dict)
@@ -139,9 +151,8 @@ class _Run:
         """Run ``work`` with one extractor; its requests count as finding drift."""
 
         async def go() -> T:
-            async with Extractor(
-                self.source, self.settings, transport=self.transport, retry=self.retry
-            ) as ex:
+            extractor = Extractor(self.source, self.settings, transport=self.transport, retry=self.retry)
+            async with handed_over(data_dir_of(self.staging), self.connection, extractor) as ex:
                 try:
                     return await work(ex)
                 finally:
@@ -161,8 +172,13 @@ class _Run:
         return done.rows
 
     def reextract(self, windows: list[Window]) -> None:
+        w = self.entity.window
         for a, b in windows:
-            self.stage(self.entity, self.staging, a, b)
+            entity = self.entity
+            if w is not None and w.sizing is not None and (b - a).days <= w.max_days:
+                # A short window is one slice anyway: its first page tells its size, no probe needed.
+                entity = dataclasses.replace(entity, window=dataclasses.replace(w, sizing=None))
+            self.stage(entity, self.staging, a, b)
             self.report.windows.append((a, b))
 
     def reextract_series(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> None:
@@ -198,6 +214,7 @@ def reconcile_entity(
     merge_changes: bool = True,
     cost_aware: bool = True,
     reread_if_cheaper: bool = False,
+    fingerprint: bool = True,
 ) -> ReconcileReport:
     """Compare ``[start, end)`` of a staged daily entity with the source's cheap signals, narrow
     each disagreement down and re-extract only those days (see the module docstring). Blocking.
@@ -208,6 +225,8 @@ def reconcile_entity(
     saves some). ``reread_if_cheaper`` re-reads the range whole when its first probes alone would
     cost as much (a small account; off by default, so an unchanged history is never re-read).
     ``merge_changes=False`` re-extracts the days of changed records instead of merging them.
+    ``fingerprint=False`` skips the entity's ``Drift.fingerprint`` (per-day figures of whole years,
+    checked and repaired before the probes; ``pipelines/reconcile_days.py``).
     ``now`` is the reconcile's time, remembered as the change feed's next cursor (less
     ``CLOCK_SKEW``).
     """
@@ -227,6 +246,9 @@ def reconcile_entity(
     report = ReconcileReport(entity.name, start, end)
     report.signal = (f"{changes.param} + " if changes else "") + ", ".join(f.name for f in declared.figures)
     report.signal += f" per {days} days" if days > 0 else " over the range"
+    fp = entity.drift.fingerprint if fingerprint and entity.drift is not None else None
+    if fp is not None:
+        report.signal = f"{fp.value_field} per {fp.series_column} and day, yearly + {report.signal}"
     run = _Run(source, settings, connection, entity, staging, transport, retry, report)
     try:
         since = changes_since(staging, connection, entity, start, end) if changes else None
@@ -256,15 +278,26 @@ def reconcile_entity(
         months = {p.stem for p in staging.files(connection, entity.name, partition_keys(entity, start, end))}
         windows = probe_windows(start, end, days, months)
         whole_range = plan.cost((end - start).days, staged.window(start, end)["rows"], staged.series)
-        if reread_if_cheaper and len(windows) >= whole_range:
-            reason = (
-                f"re-read whole: {len(windows)} probes cost as much as re-reading (~{whole_range} requests)"
-            )
+        checks = len(windows) + (len(years(start, end)) + 1 if fp is not None else 0)
+        if reread_if_cheaper and checks >= whole_range:
+            reason = f"re-read whole: {checks} probes cost as much as re-reading (~{whole_range} requests)"
             report.drifted.append(DriftFound(start, end, reason))
             run.reextract([(start, end)])
             if changes is not None:
                 save_marker(staging, connection, entity, start, end, now - CLOCK_SKEW)
             return report
+        if fp is not None:  # per-day figures first: what they repair, the probes then find equal
+            by_day = run.probing(lambda ex: find_days(ex, entity, staging, connection, start, end))
+            report.drifted += by_day.found
+            report.fingerprints, report.days_compared = by_day.requests, by_day.compared
+            report.unchecked = sorted(by_day.unchecked, key=str)
+            if by_day.windows:
+                run.reextract(join(plan, by_day.windows, staged))
+                staged = StagedDays(staging, connection, entity, start, end, by_series=by_series)
+                months = {
+                    p.stem for p in staging.files(connection, entity.name, partition_keys(entity, start, end))
+                }
+                windows = probe_windows(start, end, days, months)
 
         async def find(ex: Extractor) -> list[DriftFound]:
             found = await narrow(ex, plan, staged, windows)

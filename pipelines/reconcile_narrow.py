@@ -62,7 +62,7 @@ class Plan:
         the size probe of a sized entity and the fan-out parents' list."""
         w = self.entity.window
         assert w is not None
-        sized = w.sizing is not None
+        sized = w.sizing is not None and days > w.max_days  # a short window is read unprobed
         slices = 1 if sized else math.ceil(days / max(1, w.max_days))
         page = self.entity.paging.size
         pages = max(slices * series, math.ceil(rows / page) if page else 0)

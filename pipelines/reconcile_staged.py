@@ -14,17 +14,17 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from connectors.core.entity import Entity, Figure
 from connectors.core.extract import staged_schema
 from connectors.core.sizing import month_pieces, next_month
+from pipelines import datadir
+from pipelines.datadir import Location
 from pipelines.staging import Staging, partition_keys
 
 MARKER = ".reconcile.json"  # in the entity's staging folder; not a *.parquet file, so never read as data
@@ -38,7 +38,7 @@ def _read(
     schema = staged_schema(entity)
     names = [n for n in schema.names if n in cols | {"_window_start"}]
     files = staging.files(connection, entity.name, partition_keys(entity, start, end))
-    tables = [pq.read_table(f, columns=names, schema=schema) for f in files]
+    tables = [datadir.read_table(f, columns=names, schema=schema) for f in files]
     table = pa.concat_tables(tables) if tables else schema.empty_table().select(names)
     day = table.column("_window_start")
     inside = pc.and_(pc.greater_equal(day, pa.scalar(start)), pc.less(day, pa.scalar(end)))
@@ -238,7 +238,7 @@ def replace_series(
 # -- marker -----------------------------------------------------------------------------------------
 
 
-def _marker_path(staging: Staging, connection: str, entity: Entity) -> Path:
+def _marker_path(staging: Staging, connection: str, entity: Entity) -> Location:
     return staging.folder(connection, entity.name) / MARKER
 
 
@@ -249,9 +249,9 @@ def changes_since(
     marker of an earlier reconcile that covered the range, or the oldest read of the staged rows
     (a change made before a day was read is in that read). None when nothing is staged."""
     candidates: list[dt.datetime] = []
-    path = _marker_path(staging, connection, entity)
-    if path.exists():
-        for m in json.loads(path.read_text()):
+    text = datadir.read_bytes(_marker_path(staging, connection, entity))
+    if text is not None:
+        for m in json.loads(text):
             if dt.date.fromisoformat(m["start"]) <= start and dt.date.fromisoformat(m["end"]) >= end:
                 candidates.append(dt.datetime.fromisoformat(m["since"]))
     staged = _read(staging, connection, entity, start, end, {"_extracted_at"})
@@ -266,10 +266,8 @@ def save_marker(
 ) -> None:
     """Remember that every change of ``[start, end)`` made before ``since`` is staged."""
     path = _marker_path(staging, connection, entity)
-    markers = json.loads(path.read_text()) if path.exists() else []
+    text = datadir.read_bytes(path)
+    markers = json.loads(text) if text is not None else []
     markers = [m for m in markers if (m["start"], m["end"]) != (start.isoformat(), end.isoformat())]
     markers.append({"start": start.isoformat(), "end": end.isoformat(), "since": since.isoformat()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(markers[-MARKERS_KEPT:], indent=1))
-    tmp.replace(path)
+    datadir.write_bytes(path, json.dumps(markers[-MARKERS_KEPT:], indent=1).encode())

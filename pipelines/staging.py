@@ -1,6 +1,6 @@
 """Staging: Parquet files per (connection, entity, partition), replaced atomically.
 
-Layout under the data directory::
+Layout under the data directory (a local folder, or an ``s3://`` / ``gs://`` URI: ``pipelines.datadir``)::
 
     staging/<connection>/<entity>/<partition>.parquet     partition = 2026-11 | 2026 | all
 
@@ -14,7 +14,8 @@ A read replaces what it covered, whole: a month read entirely is written anew (e
 deleted records disappear); a read of some days of a month (a look-back) replaces exactly those
 days' records in the month's file and keeps the rest. A month with nothing read and nothing staged
 writes no file. DuckDB reads the files directly (``read_parquet``) for steps, publishing and checks,
-so concurrent runs never fight over one database lock. Files of the former per-day layout
+so concurrent runs never fight over one database lock (remote files: as an Arrow dataset for steps,
+downloaded to a temp folder for writers; see ``pipelines.datadir``). Files of the former per-day layout
 (``2026-11-20.parquet``) are merged into month files the first time an entity is read.
 
 Dimensions with change capture (``Entity.incremental``) keep one file that each run merges its
@@ -44,10 +45,13 @@ from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
 from connectors.core.sizing import month_pieces, next_month
 from destinations.base import ParquetSource
+from pipelines import datadir
 from pipelines.changes import Capture, plan
+from pipelines.datadir import Location
 from pipelines.dates import DateRange, resolve
+from pipelines.ratestate import data_dir_of, handed_over
 from pipelines.steps import StepInput
-from pipelines.tempfiles import replacing, sweep
+from pipelines.tempfiles import replacing
 
 UNPARTITIONED = "all"
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -101,42 +105,54 @@ class StageReport:
 
 
 class Staging:
-    def __init__(self, data_dir: str | Path) -> None:
-        self.root = Path(data_dir) / "staging"
-        self._swept: set[Path] = set()  # folders cleared of dead writers' temp files by this instance
+    """The staged files under a data directory: a local folder or an object store URI
+    (``pipelines.datadir``; paths are ``Path`` or ``ObjectPath``, whose ``str()`` is a URI)."""
 
-    def folder(self, connection: str, entity: str) -> Path:
+    def __init__(self, data_dir: str | Path) -> None:
+        self.root: Location = datadir.location(data_dir) / "staging"
+        self._swept: set[Location] = set()  # folders cleared of dead writers' temp files by this instance
+
+    def check(self) -> None:
+        """Fail early, naming ``settings.data_dir`` and the fix, when a remote data directory's
+        bucket is missing or its credentials are refused (one request; nothing for a local one)."""
+        datadir.check(self.root)
+
+    def folder(self, connection: str, entity: str) -> Location:
         return self.root / connection / entity
 
-    def path(self, connection: str, entity: str, key: str) -> Path:
+    def path(self, connection: str, entity: str, key: str) -> Location:
         return self.folder(connection, entity) / f"{key}.parquet"
 
-    def write(self, connection: str, entity: str, key: str, table: pa.Table) -> Path:
+    def write(self, connection: str, entity: str, key: str, table: pa.Table) -> Location:
         folder = self.folder(connection, entity)
-        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(folder, Path):
+            folder.mkdir(parents=True, exist_ok=True)
         self._sweep(folder)
         final = folder / f"{key}.parquet"
-        with replacing(final) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        datadir.write_table(final, table, compression="zstd")
         return final
 
-    def _sweep(self, folder: Path) -> None:
+    def _sweep(self, folder: Location) -> None:
         """Remove temp files of killed writers (once per folder and run; live writers' are kept)."""
         if folder not in self._swept:
-            sweep(folder)
+            datadir.sweep(folder)
             self._swept.add(folder)
 
-    def files(self, connection: str, entity: str, keys: list[str] | None = None) -> list[Path]:
+    def files(self, connection: str, entity: str, keys: list[str] | None = None) -> list[Location]:
         folder = self.folder(connection, entity)
-        self._merge_day_files(folder)
+        if isinstance(folder, Path):
+            self._merge_day_files(folder)  # a remote data directory never had the per-day layout
         if keys is None:
-            return sorted(folder.glob("*.parquet"))
-        return [p for p in (folder / f"{k}.parquet" for k in keys) if p.exists()]
+            return datadir.parquet_files(folder)
+        if isinstance(folder, Path):
+            return [p for p in (folder / f"{k}.parquet" for k in keys) if p.exists()]
+        present = {p.name for p in datadir.parquet_files(folder)}  # one listing, not a request per key
+        return [folder / f"{k}.parquet" for k in keys if f"{k}.parquet" in present]
 
     def rows(self, connection: str, entity: str, key: str) -> int:
         """Rows staged in one partition (from the file's footer; 0 when nothing is staged)."""
         path = self.path(connection, entity, key)
-        return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+        return datadir.num_rows(path) if datadir.exists(path) else 0
 
     def source(self, connection: str, entity: Entity, keys: list[str] | None = None) -> ParquetSource:
         """The staged partitions as a writer input that streams (or that DuckDB reads directly)."""
@@ -149,7 +165,7 @@ class Staging:
         schema = staged_schema(entity)
         if not files:
             return schema.empty_table()
-        return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+        return pa.concat_tables([datadir.read_table(f, schema=schema) for f in files])
 
     def replace_days(
         self, connection: str, entity: Entity, key: str, table: pa.Table, start: dt.date, end: dt.date
@@ -161,12 +177,13 @@ class Staging:
         """
         path = self.path(connection, entity.name, key)
         month = dt.date.fromisoformat(key + "-01")
-        if path.exists() and not (start <= month and end >= next_month(month)):
-            kept = pq.read_table(path, schema=table.schema)
+        staged = datadir.exists(path)
+        if staged and not (start <= month and end >= next_month(month)):
+            kept = datadir.read_table(path, schema=table.schema)
             starts = kept.column("_window_start")
             outside = pc.or_(pc.less(starts, pa.scalar(start)), pc.greater_equal(starts, pa.scalar(end)))
             table = pa.concat_tables([kept.filter(outside), table])
-        elif not path.exists() and table.num_rows == 0:
+        elif not staged and table.num_rows == 0:
             return 0
         self.write(connection, entity.name, key, table)
         return table.num_rows
@@ -311,11 +328,13 @@ async def _stage(
     full_refresh: bool,
 ) -> StageReport:
     report = StageReport()
+    staging.check()  # a missing bucket or refused credentials fail before the extraction, not after it
     now = dt.datetime.now(dt.UTC)
     capture = plan(entity, staging.path(connection, entity.name, UNPARTITIONED), now, full_refresh)
     report.mode = capture.mode
     months = _MonthBuffer(staging, connection, entity, start, end, report)
-    async with Extractor(source, settings, transport=transport, retry=retry) as ex:
+    extractor = Extractor(source, settings, transport=transport, retry=retry)
+    async with handed_over(data_dir_of(staging), connection, extractor) as ex:  # pipelines.ratestate
         await capture.count(ex)  # before the changes: a later insert cannot hide a deletion
         args = (staging, connection, months, report)
         if not await _read(ex, entity, start, end, capture, *args):

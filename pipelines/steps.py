@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from .datadir import arrow_dataset, is_remote, location, writing
 from .steps_lockdown import (
     connect,
     environment_functions,
@@ -363,8 +361,12 @@ def _input_view(
     """
     if given.files:
         raw = f"__couplet_raw_{index}"
-        relation = con.read_parquet(list(given.files), union_by_name=True)
-        relation.create_view(raw)
+        if is_remote(given.files[0]):  # on an object store: DuckDB scans them as an Arrow dataset
+            con.register(raw, arrow_dataset(given.files))
+            relation = con.table(raw)
+        else:
+            relation = con.read_parquet(list(given.files), union_by_name=True)
+            relation.create_view(raw)
         present = {c.lower() for c in relation.columns}
         select = [
             f"CAST({quote(c) if c.lower() in present else 'NULL'} AS {t}) AS {quote(c)}" for c, t in columns
@@ -381,7 +383,9 @@ def _input_view(
 
 def execute_step(step: PlannedStep, inputs: Mapping[str, Sequence[str] | StepInput], out_path: str) -> int:
     """Run ``step`` over Parquet files (``inputs``: input name -> file paths, possibly none, or a
-    ``StepInput`` that also keeps only some days).
+    ``StepInput`` that also keeps only some days). Files and ``out_path`` may be on an object store
+    (``s3://`` / ``gs://`` URIs, ``pipelines.datadir``): inputs are then scanned as an Arrow dataset
+    (lazily, only the columns used) and the result uploaded atomically from a local temp file.
 
     Input types come from the plan (``step.input_columns``), so an input with no files is an
     empty table of the right shape. The result is streamed by DuckDB's ``COPY`` to a temporary
@@ -399,15 +403,13 @@ def execute_step(step: PlannedStep, inputs: Mapping[str, Sequence[str] | StepInp
         for name, value in inputs.items()
         if name in step.inputs
     }
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
-    files = [*(f for name in step.inputs for f in given[name].files), str(tmp)]
     path, refused = [step.index, step.kind], f"step '{step.name}' ({step.kind}): {only_inputs(step.inputs)}"
-    # Joins, sorts and aggregates larger than memory spill here rather than to the working directory.
+    # The temp file sits beside a local out_path (renamed over it), in the system temp folder for a
+    # remote one (uploaded). Joins, sorts and aggregates larger than memory spill beside it too.
     with (
-        tempfile.TemporaryDirectory(dir=out.parent, prefix=".duckdb-spill-") as spill,
-        connect(files, spill) as con,
+        writing(location(out_path)) as tmp,
+        tempfile.TemporaryDirectory(dir=tmp.parent, prefix=".duckdb-spill-") as spill,
+        connect([*(f for g in given.values() for f in g.files if not is_remote(f)), str(tmp)], spill) as con,
     ):
         for i, (name, columns) in enumerate(zip(step.inputs, step.input_columns, strict=True)):
             _input_view(con, i, name, _canonical(con, name, columns), given[name])
@@ -418,12 +420,9 @@ def execute_step(step: PlannedStep, inputs: Mapping[str, Sequence[str] | StepInp
             row = con.execute(
                 f"COPY ({step.sql}) TO ? (FORMAT parquet, COMPRESSION zstd)", [*step.params, str(tmp)]
             ).fetchone()
-            os.replace(tmp, out)
         except duckdb.Error as exc:
             denied = refusal(exc)
             if denied is None:
                 raise
             raise StepError(path, f"{refused}: {denied}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
     return int(row[0]) if row else 0

@@ -17,7 +17,10 @@ be able to do any of that. ``connect`` opens the connection every step is planne
 The files a run reads are allowed by exact path (``allowed_paths``) rather than through views made
 before the lock: DuckDB checks file access when a view is queried, so such views fail once access is
 off. This keeps DuckDB's own Parquet reader (parallel, reads only the columns and row groups it
-needs, memory-limited, spilling to ``spill``) with no copy of the data. Planning opens the same
+needs, memory-limited, spilling to ``spill``) with no copy of the data. Files on an object store
+(a remote data directory, ``pipelines.datadir``) are the exception: DuckDB cannot reach the store
+itself (no ``httpfs``, and no network for SQL), so the run registers them as an Arrow dataset, which
+Python scans through pyarrow's filesystem; the SQL still names no file and reaches nothing else. Planning opens the same
 connection with no files at all, so whatever a run would refuse, ``couplet flows validate`` refuses
 first, at the file, line and key of the expression.
 """

@@ -17,6 +17,7 @@ from connectors.core.entity import (
     Entity,
     FanOut,
     Figure,
+    Fingerprint,
     Paging,
     PagingKind,
     Partitioning,
@@ -63,19 +64,6 @@ def yearly(param: str, partition_field: str, inject_year_as: str = "") -> Window
     )
 
 
-# Drift beyond the look-back (pipelines/reconcile.py): paging.count_items of a one-item page (§1.8)
-# without the enhanced list (its own 300/15 min quota, §1.6), one probe per month. Entries have no
-# "changed since" filter (§3.1) and the reference does not describe what /entrygroups answers
-# (only its quota and grouping rules, §1.6, §4.6), so counts are the only documented signal.
-ENTRY_COUNTS = Drift(
-    Probe(
-        (Figure("count", "paging.count_items"),),
-        params={"items_per_page": 1, "enhanced_list": 0},
-        in_rate_group=False,
-        max_days=31,
-    )
-)
-
 PER_USER = FanOut(parent="users", target="users_id", inject_as="users_id")
 
 _SURCHARGE_KINDS = ("night", "night_increased", "nonbusiness", "nonbusiness_special", "sunday", "saturday")
@@ -103,6 +91,56 @@ _ABSENCE_KINDS = [
 ]
 _REPORT_SURCHARGES = ["saturday", "sunday", "nonbusiness", "nonbusiness_special", "night", "night_increased"]
 
+USER_REPORTS = Entity(
+    "user_reports",
+    "/userreports",
+    envelope="userreports",
+    paging=PAGED_NO_SIZE,
+    primary_key=("users_id", "year"),
+    params={"type": 1},  # 1 = the year plus its months (month_details)
+    window=yearly("year", "year", inject_year_as="year"),
+    columns=cols(
+        "users_id:int! year:int! users_name:str users_number:str users_email:str sum_target:float "
+        "sum_hours:float sum_reduction_used:float sum_reduction_planned:float overtime_carryover:float "
+        "overtime_reduced:float diff:float holidays_quota:float holidays_carry:float workdays:float "
+        + " ".join(f"absence_{k}:float=sum_absence.{k}" for k in _ABSENCE_KINDS)
+        + " "
+        + " ".join(f"surcharge_{k}:float=surcharges.{k}" for k in _REPORT_SURCHARGES)
+        + " month_details:json"
+    ),
+    description="Yearly report per user: target vs worked hours, overtime, holidays, absences (GET /userreports?year=&type=1).",
+)
+
+# Drift beyond the look-back (pipelines/reconcile.py, reconcile_days.py). Entries have no "changed
+# since" filter (§3.1), but /userreports (§3.16: unversioned, no paging, every user of a whole year
+# in one request, global quota only, §1.6) with type=3 gives each user's booked time per day
+# (day_details[].hours; "past years change when entries are edited"): one request per calendar
+# year is compared with the staged durations per users_id and day. The reference gives durations and
+# user-report sums in seconds (§2) and does not give the day's unit apart: seconds. Report days are
+# in the user's local calendar (§4.2), so staged entries are placed on the local date of time_since
+# in users.timezone (one /v3/users page); which day an entry crossing midnight counts on is not
+# stated: the day it starts. What carries no duration (lump sums, running entries) and what an edit
+# leaves summed the same stays for paging.count_items of a one-item page (§1.8, without the
+# enhanced list and its 300 / 15 min quota, §1.6), over the whole range at once.
+ENTRY_DRIFT = Drift(
+    Probe(
+        (Figure("count", "paging.count_items"),),
+        params={"items_per_page": 1, "enhanced_list": 0},
+        in_rate_group=False,
+        max_days=0,
+    ),
+    fingerprint=Fingerprint(
+        USER_REPORTS,
+        column="duration",
+        series_column="users_id",
+        time_column="time_since",
+        series_field="users_id",
+        days="month_details.*.week_details.*.day_details.*",
+        params={"type": 3},
+        zones="users",
+    ),
+)
+
 ENTITIES: tuple[Entity, ...] = (
     Entity(
         "entries",
@@ -120,7 +158,7 @@ ENTITIES: tuple[Entity, ...] = (
             # general quota, not the 300/15 min of enhanced_list), split only where it is dense.
             sizing=Sizing("paging.count_items", {"items_per_page": 1, "enhanced_list": 0}, False),
         ),
-        drift=ENTRY_COUNTS,
+        drift=ENTRY_DRIFT,
         params={"enhanced_list": 1},
         rate_group="entries_enhanced_list",
         hook=entry_flags,
@@ -302,25 +340,7 @@ ENTITIES: tuple[Entity, ...] = (
         columns=cols("id:int! name:str accumulation:bool " + _SURCHARGE_COLS),
         description="Surcharge models: night, weekend and holiday percentages (GET /v2/surchargeModels).",
     ),
-    Entity(
-        "user_reports",
-        "/userreports",
-        envelope="userreports",
-        paging=PAGED_NO_SIZE,
-        primary_key=("users_id", "year"),
-        params={"type": 1},  # 1 = the year plus its months (month_details)
-        window=yearly("year", "year", inject_year_as="year"),
-        columns=cols(
-            "users_id:int! year:int! users_name:str users_number:str users_email:str sum_target:float "
-            "sum_hours:float sum_reduction_used:float sum_reduction_planned:float overtime_carryover:float "
-            "overtime_reduced:float diff:float holidays_quota:float holidays_carry:float workdays:float "
-            + " ".join(f"absence_{k}:float=sum_absence.{k}" for k in _ABSENCE_KINDS)
-            + " "
-            + " ".join(f"surcharge_{k}:float=surcharges.{k}" for k in _REPORT_SURCHARGES)
-            + " month_details:json"
-        ),
-        description="Yearly report per user: target vs worked hours, overtime, holidays, absences (GET /userreports?year=&type=1).",
-    ),
+    USER_REPORTS,
     Entity(
         "customers_projects",
         "/v2/users/{users_id}/access/customers-projects",

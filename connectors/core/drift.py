@@ -5,7 +5,9 @@ re-reading it: ``probe`` asks one request for a window of days (the entity's own
 page, or a report's totals, like ``sizing.count`` does for wide windows) and reads the declared
 ``Figure`` values from the answer; ``changed_records`` asks once for every record changed since a
 time over a whole range. Both go through the extractor's HTTP client: its rate limiters, retries,
-auth headers and redaction. ``pipelines/reconcile.py`` decides what to probe and what to re-read.
+auth headers and redaction. ``fingerprint`` asks a year's table of per-(series, day) figures
+(``Fingerprint``) and ``series_zones`` the time zone of each series, for ``pipelines/reconcile_days.py``.
+``pipelines/reconcile.py`` decides what to probe and what to re-read.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from .entity import Entity, Figure, Probe
+from .entity import Entity, Figure, Fingerprint, Probe
 from .errors import ConfigError, ConnectorError, ResponseShapeError
 from .extract import Extractor, Slice
 from .paginate import set_path
@@ -137,3 +140,91 @@ async def changed_records(
         raise ConfigError(f"{entity.name} declares no drift.changes parameter", entity=entity.name)
     reader = dataclasses.replace(entity, incremental=changes, drift=None)
     return await ex.extract_slice(reader, Slice(start, end), changed_since=since)
+
+
+# -- fingerprints: a year of per-(series, day) figures in one request ---------------------------------
+
+DayFigures = dict[tuple[Any, dt.date], float]
+
+
+def fingerprint_of(entity: Entity) -> Fingerprint | None:
+    return entity.drift.fingerprint if entity.drift is not None else None
+
+
+def _walk(value: Any, steps: list[str]) -> list[Any]:
+    """Every value at the dotted ``steps``; ``*`` steps into each item of a list."""
+    if not steps:
+        return [value]
+    step, rest = steps[0], steps[1:]
+    if step == "*":
+        return [v for item in value for v in _walk(item, rest)] if isinstance(value, list) else []
+    return _walk(value.get(step), rest) if isinstance(value, dict) else []
+
+
+async def fingerprint(ex: Extractor, entity: Entity, year: int) -> DayFigures:
+    """The fingerprint's figure per (series, day) of ``year``, from one request.
+
+    Days whose record has no number at ``value_field`` (e.g. a report's future days) are left out:
+    they are not compared. A day outside ``year`` is left out too.
+    """
+    fp = fingerprint_of(entity)
+    if fp is None:
+        raise ConfigError(f"{entity.name} declares no drift.fingerprint", entity=entity.name)
+    target = fp.request
+    if target.window is None or not target.window.year_param:
+        raise ConfigError(
+            f"the drift fingerprint of {entity.name} asks {target.name}, which has no yearly window",
+            entity=entity.name,
+        )
+    params = {**target.params, target.window.year_param: year, **fp.params}
+    where = str(year)
+    try:
+        resp = await ex.client.request_json(ex.url(target, {}), params, method=target.method)
+    except ConnectorError as exc:
+        raise exc.with_context(source=ex.source.name, entity=entity.name, window=where) from None
+
+    def shape(problem: str) -> ResponseShapeError:
+        return ResponseShapeError(
+            f"the drift fingerprint's answer ({target.path}) {problem}: the API changed or the "
+            "connector's Drift.fingerprint names the wrong path; fix the declaration",
+            entity=entity.name,
+            window=where,
+        )
+
+    records = resp.body.get(target.envelope) if isinstance(resp.body, dict) else None
+    if not isinstance(records, list):
+        raise shape(f"has no list at {target.envelope!r}")
+    out: DayFigures = {}
+    for record in records:
+        series = record.get(fp.series_field) if isinstance(record, dict) else None
+        if series is None:
+            raise shape(f"has a record without {fp.series_field!r}")
+        for day in _walk(record, fp.days.split(".")):
+            value = day.get(fp.value_field) if isinstance(day, dict) else None
+            if value is None:
+                continue
+            try:
+                date = dt.date.fromisoformat(str(day.get(fp.day_field))[:10])
+            except ValueError:
+                raise shape(f"has a day whose {fp.day_field!r} is not a date") from None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise shape(f"has a day whose {fp.value_field!r} is not a number")
+            if date.year == year:
+                out[(series, date)] = out.get((series, date), 0.0) + float(value)
+    return out
+
+
+async def series_zones(ex: Extractor, entity: Entity) -> dict[Any, ZoneInfo | None]:
+    """The time zone of each series (records of ``Fingerprint.zones``); None where it is missing or
+    unknown (such a series cannot be compared day by day). Empty when no zones are declared."""
+    fp = fingerprint_of(entity)
+    if fp is None or not fp.zones:
+        return {}
+    out: dict[Any, ZoneInfo | None] = {}
+    for record in await ex.parent_records(fp.zones):
+        name = record.get(fp.zone_field)
+        try:
+            out[record.get(fp.zone_key)] = ZoneInfo(name) if isinstance(name, str) and name else None
+        except (ZoneInfoNotFoundError, ValueError):
+            out[record.get(fp.zone_key)] = None
+    return out

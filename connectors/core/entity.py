@@ -20,6 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 
+# The drift declarations live apart (driftspec.py) and are re-exported here with the rest.
+from .driftspec import Drift as Drift
+from .driftspec import Figure as Figure
+from .driftspec import Fingerprint as Fingerprint
+from .driftspec import Probe as Probe
+
 #: Column types a declaration may use, and the Arrow type each lands as.
 ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int64(),
@@ -152,60 +158,6 @@ class Incremental:
     overlap_seconds: int = 1  # timestamps have second precision: re-read the last second
     full_refresh_days: int = 7
     count_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One number a drift probe reads for a window, and how staging computes the same number.
-
-    ``path`` is dotted into the probe's answer; a number step indexes a list (``totals.0.entriesCount``)
-    and an empty list there reads as 0. Staged, the figure is the number of rows (``column`` empty) or
-    the sum of ``column``, over the rows whose ``where`` columns are all set (not null, not false).
-    Figures must add up over days (counts and sums): narrowing subtracts one half from the whole.
-    """
-
-    name: str
-    path: str
-    column: str = ""
-    where: tuple[str, ...] = ()
-    tolerance: float = 0.0  # absolute difference still taken as equal (sums of rounded values)
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One cheap request that answers ``figures`` for any window of days (see ``Drift``).
-
-    It asks ``request`` (another endpoint such as a report; default: the entity's own list) for the
-    window's first page with ``params`` on top (query names, or dotted body paths when the request
-    posts a JSON body), e.g. one item per page. ``max_days`` is the widest window one probe may cover
-    (0 = any range, so narrowing starts from the whole range); ``end_inclusive`` asks up to the last
-    second of the window, for an API whose end bound is inclusive.
-
-    ``series`` (fan-out entities): the dotted param that takes a list of fan-out values (e.g. user
-    ids, the entity's ``fan_out.inject_as`` column), sent with ``series_params``. A drifted window is
-    then narrowed to the series that differ, and only their request series are re-read.
-    """
-
-    figures: tuple[Figure, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-    request: Entity | None = None
-    in_rate_group: bool = True
-    max_days: int = 0
-    end_inclusive: bool = False
-    series: str = ""
-    series_params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Drift:
-    """How drift beyond the look-back is found cheaply for a dated entity (pipelines/reconcile.py).
-
-    ``probe`` compares per-window figures with what is staged; ``changes`` asks once for every record
-    changed since a time anywhere in a range (edits and inserts; deletions only show in counts).
-    """
-
-    probe: Probe
-    changes: Incremental | None = None
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class Extractor:
         limits = source.rate_limits
         if settings.get("rate_limit"):
             try:
-                limits = parse_rate_limits(settings.get("rate_limit"))
+                limits = parse_rate_limits(settings.get("rate_limit"), source.rate_limits)
             except ValueError as exc:
                 env = settings.env_names.get("rate_limit", "rate_limit")
                 raise ConfigError(f"{env}: {exc}", source=source.name) from None
@@ -192,6 +192,13 @@ class Extractor:
             w.since_param: _format_param(sl.start - pad, w.format),
             w.until_param: _format_param(until + pad, w.format),
         }
+
+    def limiters(self) -> dict[str, RateLimiter]:
+        """This account's limiters by name: ``<source>``, and ``<source>/<group>`` per rate group
+        (the keys of ``LIMITERS`` without the account, which a connection's state file implies)."""
+        named = {self.source.name: self._limiter}
+        named.update({f"{self.source.name}/{g}": lim for g, lim in self._group_limiters.items()})
+        return named
 
     def group_limiter(self, entity: Entity) -> RateLimiter:
         """The limiter of the entity's extra rate group (the source's own limits apply anyway)."""

@@ -9,14 +9,22 @@ sent in the last ``window`` seconds. Waiting time is recorded as throttled secon
 
 A 429 holds everyone back for its ``Retry-After`` and no longer: the hold is kept apart from the
 windows' logs, so it never stretches a long window (a day) into a wait of its own.
+
+The log lives in process memory; ``snapshot`` and ``restore`` hand it to the next process (send
+times and the hold as wall-clock epoch seconds, see ``pipelines.ratestate``), so a window's quota
+spent by one process is respected by the next. Restoring merges: a send already in the log (the
+same process handing its own state back) is not counted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import math
+import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from .entity import RateLimit
 
@@ -25,6 +33,12 @@ from .entity import RateLimit
 # the margin is 2 % of the window, at least 50 ms and at most a second (2 % of a day would be
 # 29 minutes of needless waiting).
 MARGIN_SHARE, MARGIN_MIN, MARGIN_MAX = 0.02, 0.05, 1.0
+# Send times are handed over rounded up to the millisecond (later is the safe side); two sends
+# this close are the same send when a log is merged with its own snapshot.
+SAME_SEND = 0.002
+# A wait this short is round-off between two clocks' arithmetic (each window has a 50 ms margin):
+# sleeping it could not move a clock of large values at all, and the loop would never end.
+ROUND_OFF = 1e-6
 
 
 def margin(per_seconds: float) -> float:
@@ -37,9 +51,11 @@ class RateLimiter:
         limits: Sequence[RateLimit],
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.limits = tuple(limits)
         self._clock = clock
+        self._wall = wall  # epoch seconds, for handing the log to another process
         self._sleep = sleep
         self._sent = [collections.deque[float](maxlen=lim.requests) for lim in self.limits]
         self._hold_until = 0.0  # after a 429: nobody sends before this
@@ -62,7 +78,7 @@ class RateLimiter:
         while True:
             now = self._clock()
             wait = self.delay(now)
-            if wait <= 0:
+            if wait <= ROUND_OFF:
                 for sent in self._sent:
                     sent.append(now)
                 break
@@ -79,22 +95,88 @@ class RateLimiter:
         """
         self._hold_until = max(self._hold_until, self._clock() + seconds)
 
+    def longest(self) -> float:
+        """Seconds a send still counts in some window (the longest window, with its margin)."""
+        return max((lim.per_seconds + margin(lim.per_seconds) for lim in self.limits), default=0.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The sends that still count in some window and the hold after a 429, in epoch seconds.
+
+        Every window logs every send, so the longest log holds the others: it is handed over once.
+        """
+        offset = self._wall() - self._clock()
+        oldest = self._clock() - self.longest()
+        longest_log = max(self._sent, key=lambda d: d.maxlen or 0, default=collections.deque())
+        sent = [math.ceil((t + offset) * 1000) / 1000 for t in longest_log if t > oldest]
+        hold = self._hold_until + offset if self._hold_until > self._clock() else 0.0
+        return {"sent": sent, "hold_until": round(hold, 3)}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Add the sends and the hold of a ``snapshot`` (of this or another process) to the log.
+
+        Sends older than the longest window are dropped, sends stamped in the future (another
+        machine's clock ahead of ours) count as sent now, and sends the log already holds (within
+        ``SAME_SEND``) are not added again.
+        """
+        now = self._clock()
+        offset = self._wall() - now
+        oldest = now - self.longest()
+        given = sorted(min(float(t) - offset, now) for t in state.get("sent", ()))
+        given = [t for t in given if t > oldest]
+        hold = float(state.get("hold_until") or 0.0) - offset
+        self._hold_until = max(self._hold_until, hold)
+        for i, sent in enumerate(self._sent):
+            self._sent[i] = collections.deque(_merge(list(sent), given), maxlen=sent.maxlen)
+
+
+def _merge(own: list[float], given: list[float]) -> list[float]:
+    """Both sorted logs as one, a send in both (within ``SAME_SEND``) once."""
+    out: list[float] = []
+    i = j = 0
+    while i < len(own) and j < len(given):
+        a, b = own[i], given[j]
+        if abs(a - b) <= SAME_SEND:
+            out.append(a)
+            i, j = i + 1, j + 1
+        elif a < b:
+            out.append(a)
+            i += 1
+        else:
+            out.append(b)
+            j += 1
+    return out + own[i:] + given[j:]
+
 
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
-def parse_rate_limits(text: str) -> tuple[RateLimit, ...]:
-    """``"50/s"`` or ``"900/min,20000/day"`` -> limits; ``"off"`` -> none. For a connection's
-    ``rate_limit`` setting (a plan with a smaller quota, or a benchmark against a sandbox)."""
+def parse_rate_limits(text: str, published: Sequence[RateLimit] = ()) -> tuple[RateLimit, ...]:
+    """``"50/s"``, ``"100/15s"`` or ``"900/min,20000/day"`` -> limits; ``"off"`` -> none; ``"published/2"`` -> each
+    of the ``published`` limits divided by 2 (rounded down, at least 1). For a connection's
+    ``rate_limit`` setting (a plan with a smaller quota, a pool limit above 1 that splits the
+    account's quota between concurrent steps, or a benchmark against a sandbox)."""
     text = text.strip().lower()
     if text in ("off", "none", "0"):
         return ()
+    head, _, share = text.partition("/")
+    if head.strip() == "published":
+        if not share.strip().isdigit() or int(share) < 1:
+            raise ValueError(f"rate limit {text!r}: write published/N with N a whole number of at least 1")
+        if not published:
+            raise ValueError(
+                f"rate limit {text!r}: there are no published limits to divide here; write N/min"
+            )
+        return tuple(RateLimit(max(1, lim.requests // int(share)), lim.per_seconds) for lim in published)
     out = []
     for part in text.split(","):
-        count, _, unit = part.strip().partition("/")
-        if not count.strip().isdigit() or unit.strip() not in _UNITS:
-            raise ValueError(f"rate limit {part.strip()!r}: write it as N/s, N/min, N/h or N/day (or 'off')")
-        out.append(RateLimit(int(count), _UNITS[unit.strip()]))
+        count, _, per = part.strip().partition("/")
+        match = re.fullmatch(r"(\d*)\s*([a-z]+)", per.strip())
+        if not count.strip().isdigit() or match is None or match.group(2) not in _UNITS:
+            raise ValueError(
+                f"rate limit {part.strip()!r}: write it as N/s, N/min, N/h or N/day (or N/15s, N/15min), "
+                "or published/N (or 'off')"
+            )
+        out.append(RateLimit(int(count), int(match.group(1) or 1) * _UNITS[match.group(2)]))
     return tuple(out)
 
 

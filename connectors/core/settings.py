@@ -3,6 +3,10 @@
 A connection names the env var that holds each secret (``api_key: {env: CLOCKODO_API_KEY}`` in a
 flow file); non-secret settings (base URL, region) may also be given literally. Missing required
 settings fail with the list of env vars to set.
+
+Every source's rate limits can be overridden: by its ``rate_limit`` setting where it declares one
+(Harvest, Clockify), else by the env var ``<SOURCE>_RATE_LIMIT`` (``CLOCKODO_RATE_LIMIT``); the
+value is read by ``connectors.core.ratelimit.parse_rate_limits`` (``900/min``, ``published/2``, ``off``).
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ def resolve_settings(
             values[s.name] = value
         elif s.required:
             missing.append(f"{env_name} ({s.help or s.name})")
+    if "rate_limit" not in known:  # a source without the setting: its generic env var
+        env_names["rate_limit"] = f"{source.name.upper()}_RATE_LIMIT"
+        if env.get(env_names["rate_limit"]):
+            values["rate_limit"] = env[env_names["rate_limit"]]
     if missing:
         raise ConfigError(
             f"{source.title} connection is not configured: set {'; '.join(missing)}",

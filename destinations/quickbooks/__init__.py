@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 
 from connectors.core.ratelimit import parse_rate_limits
 
+from ..base import DestinationConfigError
 from ..endpoints import shown_endpoint
 from ..spec import Context, Destination, Settings
 
@@ -159,7 +160,26 @@ def label(target: QuickBooksTarget, env: Mapping[str, str] | None = None) -> str
 def _writer(target: QuickBooksTarget, context: Context) -> QuickBooksWriter:
     from .writer import QuickBooksWriter
 
-    return QuickBooksWriter(state_dir=os.path.join(context.data_dir, "quickbooks"))
+    return QuickBooksWriter(state_dir=state_dir(context.data_dir))
+
+
+STATE_DIR_ENV = "COUPLET_QUICKBOOKS_STATE_DIR"
+
+
+def state_dir(data_dir: str) -> str:
+    """Where the refresh token and the record of sent batches live: ``<data_dir>/quickbooks``, or
+    ``$COUPLET_QUICKBOOKS_STATE_DIR``. They need a local (or mounted) folder with file locks and
+    owner-only permissions, so a data directory on an object store needs that variable."""
+    if folder := os.environ.get(STATE_DIR_ENV):
+        return folder
+    if "://" in data_dir:
+        raise DestinationConfigError(
+            f"settings.data_dir is {data_dir.split('://', 1)[0]}://..., but QuickBooks keeps its refresh "
+            "token and sent batches in a local folder with file locks: set the environment variable "
+            f"{STATE_DIR_ENV} to a folder every run can reach (a mounted volume when runs are on "
+            "several machines)"
+        )
+    return os.path.join(data_dir, "quickbooks")
 
 
 DESTINATION: Destination[QuickBooksTarget] = Destination(

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sandbox.clockodo.params import ApiError, Query, paging, simple_error
 from sandbox.common import RawJSON, SandboxState, dumps, iso_utc
@@ -220,12 +221,21 @@ class Entries:
             for r in rows:
                 since = parse_ts(r.get("time_since"))
                 if since is not None:
-                    key = (r.get("users_id"), datetime.fromtimestamp(since, UTC).date())
+                    key = (r.get("users_id"), self.local_day(r.get("users_id"), since))
                     self._by_user_day.setdefault(key, []).append(r)
         return self._extras
 
+    def local_day(self, user_id: Any, ts: int) -> date:
+        """The date of ``ts`` in the person's time zone: day-based data (user-report days, work-time
+        days) is in the user's local calendar (clockodo.md §4.2); an entry counts on the day it
+        starts (the reference does not say how one crossing midnight is split). Generated entries
+        lie inside their UTC day's local day (06:00-20:00 UTC), so their day index stays valid."""
+        person = self.org.person_by_id.get(user_id)
+        zone = ZoneInfo(person.timezone) if person is not None else UTC
+        return datetime.fromtimestamp(ts, UTC).astimezone(zone).date()
+
     def of_user_day(self, user_id: int, day: date) -> list[Record]:
-        """Wire records of one person's day (generated minus shadowed, plus admin ones)."""
+        """Wire records of one person's local day (generated minus shadowed, plus admin ones)."""
         self.extras()
         touched = self.state.overlay.touched("entries")
         u = next((i for i, p in enumerate(self.org.people) if p.id == user_id), None)

@@ -2,7 +2,11 @@
 
 Both read the same data the listings serve (admin edits included), so a work-time interval always
 covers entries, and a user report's `sum_hours` equals the summed durations of that person's time
-entries in the year. Sums cover days before the anchor ("today"); later days have targets only.
+entries in the year. Days are the person's local calendar days (clockodo.md §4.2: day-based data is
+in the user's time zone, entry timestamps are UTC): an entry counts, whole, on the local day its
+`time_since` falls on (how the real API splits one crossing midnight is not documented). A day's
+`hours` is in seconds like every user-report sum (§2). Sums cover days before the anchor ("today");
+later days have targets only.
 """
 
 from __future__ import annotations

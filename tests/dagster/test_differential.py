@@ -10,12 +10,12 @@ in modes ``replace``, ``upsert`` (hard deletes) and ``upsert`` with ``deletes: s
 1. ``couplet flows run ... --start <partitions_start>`` lands everything.
 2. The sandboxes are changed through their admin APIs: inside the look-back an edit, a delete and
    an insert of a time entry per source; beyond it (60-110 days ago) a delete and an insert (in
-   different months: Clockodo's only signal is a count per month, which an insert plus a delete in
-   one month would cancel) and, where the source's documented reconcile signal can see it, an edit
-   (Harvest: any field, ``updated_since``; Clockify: a longer duration, the report's totals).
-   A Clockodo edit beyond the look-back that changes no count is a documented limit
-   (docs/flows.md, "Limits, honestly": seen only by a backfill), so it is not made. Each source's
-   projects get a rename and a delete (of a project no entry references).
+   different months, so that no count of a month can let one hide the other) and an edit that the source's documented reconcile signal can see
+   (Harvest: any field, ``updated_since``; Clockify: a longer duration, the report's totals;
+   Clockodo: a longer duration in place, the user reports' day sums). An edit of a text alone
+   beyond the look-back is a documented limit of Clockodo and Clockify (docs/flows.md, "Limits,
+   honestly": seen only by a backfill), so it is not made. Each source's projects get a rename and
+   a delete (of a project no entry references).
 3. ``couplet flows run ...`` (the look-back) lands the recent changes and the dimensions but cannot
    see the old ones; ``couplet flows reconcile ...`` then finds and fixes them.
 4. The truth is read by the test's own paging of each public API (``truth.py``), for the whole
@@ -112,7 +112,7 @@ class Mutations:
     inside_insert: str = ""
     old_delete: str = ""
     old_insert: str = ""
-    old_edit: str = ""  # empty for Clockodo: a documented limit, not made
+    old_edit: str = ""
     project_renamed: str = ""
     project_deleted: str = ""
     before: Records = field(default_factory=dict)  # old_delete and old_edit as they were
@@ -229,8 +229,11 @@ def mutate(api: Api, source: Source) -> Mutations:
         m.before[m.old_edit] = source.values(edited)
         body = {"notes": "edited beyond the look-back", "hours": round(edited["hours"] + 0.25, 2)}
         api.admin(name, "PATCH", f"{entity}/{m.old_edit}", body)
-    # Clockodo: no edit beyond the look-back. Its only documented signal is a count per month, so an
-    # in-place edit there is seen by a backfill only (docs/flows.md, "Limits, honestly").
+    else:  # Clockodo: a longer duration in place; the user reports' day sums see it
+        edited = pick(entries, source, 85, 75)[0]
+        m.old_edit = norm_id(edited["id"])
+        m.before[m.old_edit] = source.values(edited)
+        api.admin(name, "PATCH", f"{entity}/{m.old_edit}", {"duration": int(edited["duration"]) + 900})
 
     # projects: rename one that entries use, delete one that none uses (in the whole history)
     now = source.entries(api, START, END)

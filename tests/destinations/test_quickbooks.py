@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import pytest
 from connectors.core.http import RetryPolicy
 from connectors.core.ratelimit import LIMITERS, parse_rate_limits
 from destinations.base import DestinationAuthError, DestinationConfigError
-from destinations.quickbooks import QuickBooksTarget
+from destinations.quickbooks import STATE_DIR_ENV, QuickBooksTarget, state_dir
 from destinations.quickbooks.errors import InputError, ReconnectError, WriteFailed
 from destinations.quickbooks.oauth import Tokens, TokenStore, forget_access_tokens
 from destinations.quickbooks.writer import QuickBooksWriter
@@ -604,3 +605,15 @@ def test_secrets_never_reach_logs_errors_or_files(
     leaked = [s for s in secrets for t in texts if s in t]
     assert leaked == []
     assert [p.name for p in tmp_path.rglob("refresh_token.json")] == ["refresh_token.json"]
+
+
+def test_state_lives_under_the_data_dir_or_where_the_variable_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(STATE_DIR_ENV, raising=False)
+    assert state_dir("data") == os.path.join("data", "quickbooks")
+    with pytest.raises(DestinationConfigError, match=STATE_DIR_ENV) as err:
+        state_dir("s3://bucket/couplet")
+    assert "settings.data_dir" in str(err.value)
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+    assert state_dir("s3://bucket/couplet") == str(tmp_path)

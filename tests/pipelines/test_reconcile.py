@@ -11,9 +11,11 @@ What each signal can see, and so what is asserted (pipelines/reconcile.py has th
   by halving ``total_entries`` counts, about log2(pages) probes, so the 5 % bound is asserted for
   edits and inserts, and deletions are held to that logarithmic bound.
 - Clockify time entries: report totals per month, narrowed to the users that differ; 5 % asserted.
-- Clockodo: counts per month only (the reference documents no cheaper signal): inserts, deletes and
-  moves to another month are found; an in-place edit is not (a strict xfail pins that). One probe per
-  month is more than 5 % of re-reading an account of this size, so the cost asserted is that one.
+- Clockodo: the user reports' hours per user and day (one request per calendar year, plus the
+  people's time zones) find every edit, move, insert and delete of a time entry, in place too; one
+  count of the whole range finds what carries no duration (a lump sum). Those 5 requests are already
+  5 % of re-reading an account of this size, so what is asserted is that they are all the finding
+  costs, and that a drifted day re-reads its own UTC days only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow as pa
@@ -310,11 +313,11 @@ def clockodo_staged(case: Case) -> set[tuple[Any, ...]]:
     return {(r["id"], r["time_since"].strftime(ISO), r["duration"]) for r in case.staged().to_pylist()}
 
 
-def test_clockodo_inserts_deletes_and_moves_are_found_by_monthly_counts(
+def test_clockodo_inserts_deletes_and_moves_are_found_by_the_user_reports_and_a_count(
     sandbox: RunningServer, tmp_path: Path
 ) -> None:
     case = Case(sandbox, tmp_path, "clockodo", "entries")
-    assert_unchanged_costs(case, 24)  # one count a month; the ~100 pages are not re-read
+    assert_unchanged_costs(case, 5)  # a user report per year (3), the time zones, one count; no pages
     a, b, c = case.old_rows(3, seed=8)
     taken = {r["_window_start"].strftime("%Y-%m") for r in (a, b, c)}
     case.admin("DELETE", f"entries/{a['id']}")
@@ -334,21 +337,54 @@ def test_clockodo_inserts_deletes_and_moves_are_found_by_monthly_counts(
     report = case.reconcile()
     assert clockodo_staged(case) == clockodo_truth(case)
     assert len(report.months) == 5 and report.windows  # the five months touched, nothing else
-    assert report.rows_reread < case.staged().num_rows / 4 and report.requests < case.full / 2
-    assert_unchanged_costs(case, 24)
+    # Every change here moves a duration: the user reports find the days, the count then agrees.
+    assert {d.reason.split(":")[0] for d in report.drifted} == {"hours by day"}
+    assert report.probe_requests == 5 and report.probes == 1
+    # A drifted local day re-reads its UTC days (a size probe and a page); nearby ones are joined.
+    assert report.reextract_requests <= 2 * len(report.drifted)
+    assert sum((b - a).days for a, b in report.windows) <= 31
+    assert report.rows_reread < case.staged().num_rows / 20
+    assert_unchanged_costs(case, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="counts cannot see an edit in place: the reference documents no sums",
-)
-def test_clockodo_an_edit_in_place_is_invisible_to_counts(sandbox: RunningServer, tmp_path: Path) -> None:
+def test_clockodo_an_edit_in_place_is_found_by_the_user_reports_days(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "clockodo", "entries", START, START + dt.timedelta(days=120))
+    (a,) = case.old_rows(1, seed=11, timed=True)
+    assert (ANCHOR - a["_window_start"]).days > 200  # far older than any look-back
+    case.admin("PATCH", f"entries/{a['id']}", {"duration": a["duration"] + 3600})
+    report = case.reconcile()
+    assert clockodo_staged(case) == clockodo_truth(case)
+    local = a["time_since"].astimezone(ZoneInfo("Europe/Berlin")).date()  # the sandbox's people: UTC+0..2
+    assert [d.start for d in report.drifted] == [local] and "users_id" in report.drifted[0].reason
+    assert report.windows and all((b - a).days <= 2 for a, b in report.windows)
+    assert report.fingerprints == 1 and report.probes == 1  # one report year, one count of the range
+    assert report.probe_requests == 3  # + the people's time zones (one page of /v3/users)
+    assert report.reextract_requests <= 2  # its size, one page: the day and the evening before it
+
+
+def test_clockodo_a_deleted_lump_sum_is_found_by_the_count_of_the_range(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "clockodo", "entries", START, START + dt.timedelta(days=120))
+    table = case.staged()
+    lumps = table.filter(pc.not_equal(table.column("type"), 1)).to_pylist()
+    assert lumps
+    case.admin("DELETE", f"entries/{lumps[len(lumps) // 2]['id']}")
+    report = case.reconcile()
+    assert clockodo_staged(case) == clockodo_truth(case)
+    assert report.drifted and all(d.reason.startswith("count") for d in report.drifted)
+
+
+def test_clockodo_an_edit_in_place_is_invisible_without_the_fingerprint(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
     case = Case(sandbox, tmp_path, "clockodo", "entries", START, START + dt.timedelta(days=120))
     (a,) = case.old_rows(1, seed=11, timed=True)
     case.admin("PATCH", f"entries/{a['id']}", {"duration": a["duration"] + 3600})
-    case.reconcile()
-    assert clockodo_staged(case) == clockodo_truth(case)
+    report = case.reconcile(fingerprint=False)
+    assert report.windows == [] and clockodo_staged(case) != clockodo_truth(case)  # counts agree
 
 
 def test_a_range_cheaper_to_re_read_than_to_probe_is_re_read_when_asked(
@@ -357,7 +393,7 @@ def test_a_range_cheaper_to_re_read_than_to_probe_is_re_read_when_asked(
     case = Case(sandbox, tmp_path, "clockodo", "entries", START, START + dt.timedelta(days=120))
     (a,) = case.old_rows(1, seed=12, timed=True)
     case.admin("PATCH", f"entries/{a['id']}", {"duration": a["duration"] + 3600})
-    assert case.reconcile(probe_days=1).probes == 120  # one probe a day, when asked; nothing differs
+    assert case.reconcile(probe_days=1, fingerprint=False).probes == 120  # a count a day; all agree
     report = case.reconcile(probe_days=1, reread_if_cheaper=True)  # 120 probes cost more than ~25 pages
     assert report.windows == [(case.start, case.end)] and report.probes == 0
     assert report.requests <= case.full + 1
