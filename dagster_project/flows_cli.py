@@ -44,6 +44,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="read and stage the sources, run the steps, but write to no output: report what each "
         "would write (Runn: what it would create, update and send)",
     )
+    from .pools import add_arguments as pool_arguments
+
+    pool_arguments(
+        fsub.add_parser(
+            "pools",
+            help="the Dagster pools the flows declare and their limits; --set sets them on the "
+            "instance before any run (a deployment does this once: docs/scale.md)",
+        )
+    )
     pv = fsub.add_parser(
         "preview",
         help="a step's or output's column types and first rows, computed from staged data (extracts "
@@ -122,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
         show(args.flow, shown, catalog)
         return 0
+    if command == "pools":
+        from .pools import run as run_pools
+
+        return run_pools(args, catalog)
     if command == "preview":
         shown = _flow(catalog, args.flow)
         if shown is None:

@@ -21,6 +21,8 @@ import bisect
 import datetime as dt
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,11 +54,15 @@ FLOW, SCHEDULE = "hours", "hours_schedule"
 LOCK_ERROR = re.compile(r"Could not set lock|Conflicting lock|database is locked", re.IGNORECASE)
 POOL_WAIT = re.compile(r"blocked by limit for pool (\S+)")
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+# A plan far below Harvest's published 100 per 15 s, so that the test's few requests can break it:
+# a step's burst of parallel pages, or a new step's process starting with an empty send log.
+PLAN_REQUESTS, PLAN_SECONDS = 5, 10
+RATE = f"{PLAN_REQUESTS}/{PLAN_SECONDS}s"
 
 FLOW_FILE = """
 settings: {{data_dir: "s3://{bucket}/{prefix}", partitions_start: {start}, executor: multiprocess}}
 connections:
-  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}}}
+  hv: {{connector: harvest, access_token: {{env: HARVEST_ACCESS_TOKEN}}, account_id: {{env: HARVEST_ACCOUNT_ID}}, base_url: {{env: HARVEST_BASE_URL}}, rate_limit: "{rate}"}}
 flows:
   hours:
     sources:
@@ -189,12 +195,23 @@ def test_scheduled_run_and_backfill_together_on_postgres_and_s3(
     out.mkdir()
     warehouse = out / "hours.duckdb"
     flows.joinpath("hours.yaml").write_text(
-        FLOW_FILE.format(bucket=BUCKET, prefix=PREFIX, start=START.isoformat(), duckdb=warehouse)
+        FLOW_FILE.format(bucket=BUCKET, prefix=PREFIX, start=START.isoformat(), duckdb=warehouse, rate=RATE)
     )
     home = dagster_home(work / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     sources = client_env(sandbox.base_url)
     env = {**os.environ, **sources, "COUPLET_FLOWS": str(flows), "DAGSTER_HOME": str(home)}
+
+    # Every pool's limit set before any run claims it, as deploy/README.md does (Dagster #33552).
+    pools = subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", "flows", "pools", "--set"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert pools.returncode == 0, pools.stderr
+    assert "source:hv" in pools.stdout and "set now" in pools.stdout, pools.stdout
 
     with deployment(work, env) as dep, dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
@@ -253,6 +270,9 @@ def test_scheduled_run_and_backfill_together_on_postgres_and_s3(
     assert sent, "the sandbox saw no request"
     for limit in get_source("harvest").rate_limits:
         assert busiest(sent, limit.per_seconds) <= limit.requests, f"{limit} exceeded"
+    # The connection's own, much smaller plan: a handful of requests spread over several steps, each
+    # its own process, and two runs, so only the pool plus the hand-over of the send log keep it.
+    assert busiest(sent, PLAN_SECONDS) <= PLAN_REQUESTS, f"{RATE} exceeded across processes"
     assert not [r for r in log["requests"] if r["status"] == 429]
 
     # Every entry exactly once in the destination, against the sandbox's own truth.
