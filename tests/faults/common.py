@@ -32,15 +32,20 @@ flows:
 """
 
 
-def harvest_ids(base_url: str, env: dict[str, str]) -> set[int]:
-    """Every time entry id of [START, TODAY], read by the test's own paging (not the connector's)."""
+def harvest_ids(
+    base_url: str, env: dict[str, str], start: dt.date = START, end: dt.date | None = TODAY
+) -> set[int]:
+    """Every time entry id of [start, end] (no end: all after start), read by the test's own paging
+    (not the connector's)."""
     headers = {
         "Authorization": f"Bearer {env['HARVEST_ACCESS_TOKEN']}",
         "Harvest-Account-Id": env["HARVEST_ACCOUNT_ID"],
         "User-Agent": "couplet-tests (tests@couplet.dev)",
     }
     url: str | None = f"{base_url}/harvest/v2/time_entries"
-    params: dict[str, str] | None = {"from": START.isoformat(), "to": TODAY.isoformat(), "per_page": "2000"}
+    params: dict[str, str] | None = {"from": start.isoformat(), "per_page": "2000"}
+    if end is not None:
+        params["to"] = end.isoformat()
     found: set[int] = set()
     while url:
         page = httpx.get(url, params=params, headers=headers, timeout=30).json()

@@ -34,6 +34,7 @@ import pytest
 
 from connectors import get_source
 from sandbox.server import RunningServer, client_env, start_background
+from tests.faults.common import harvest_ids
 from tests.scale.services import (
     LOCATION,
     S3,
@@ -87,19 +88,7 @@ def months(start: dt.date, last: dt.date) -> list[str]:
 
 def harvest_truth(base_url: str, env: dict[str, str]) -> set[int]:
     """Every time entry id since START, read by the test's own paging (no couplet code)."""
-    headers = {
-        "Authorization": f"Bearer {env['HARVEST_ACCESS_TOKEN']}",
-        "Harvest-Account-Id": env["HARVEST_ACCOUNT_ID"],
-        "User-Agent": "couplet-tests (tests@couplet.dev)",
-    }
-    url: str | None = f"{base_url}/harvest/v2/time_entries"
-    params: dict[str, str] | None = {"from": START.isoformat(), "per_page": "2000"}
-    found: set[int] = set()
-    while url:
-        page = httpx.get(url, params=params, headers=headers, timeout=60).json()
-        found |= {e["id"] for e in page["time_entries"]}
-        url, params = page["links"]["next"], None
-    return found
+    return harvest_ids(base_url, env, START, None)
 
 
 def busiest(sent: list[float], per_seconds: float) -> int:
