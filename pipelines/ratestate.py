@@ -31,12 +31,13 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
+from connectors.core.entity import RateLimit
 from connectors.core.extract import Extractor
-from connectors.core.ratelimit import RateLimiter
+from connectors.core.ratelimit import LIMITERS, RateLimiter
 from pipelines import datadir
 from pipelines.datadir import Location
 
@@ -148,3 +149,56 @@ async def handed_over(data_dir: DataDir, connection: str, extractor: Extractor) 
                 connection,
                 exc,
             )
+
+
+KEY_SEP = "|"  # a registry key (("runn", root, account)) as one JSON key
+
+
+def _registry_states(path: Location) -> dict[str, dict[str, Any]]:
+    try:
+        raw = _read(path)
+        states = json.loads(raw)["limiters"] if raw else {}
+        return {str(k): dict(v) for k, v in states.items()} if isinstance(states, dict) else {}
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        log.warning("couplet: %s is not a rate-limit state file (%s); it is ignored", path, exc)
+        return {}
+
+
+def _limits(state: dict[str, Any]) -> tuple[RateLimit, ...]:
+    return tuple(RateLimit(int(n), float(per)) for n, per in state.get("limits", ()))
+
+
+@contextlib.contextmanager
+def registry_handed_over(data_dir: DataDir, name: str, kinds: Collection[str]) -> Iterator[None]:
+    """The same hand-over for writers that take their limiters from ``LIMITERS`` themselves (Runn:
+    ``("runn", root, account)``; QuickBooks: ``("quickbooks", base, realm)`` and its batch limiter).
+
+    Before the write, each limiter saved under ``<data_dir>/state/ratelimit/<name>.json`` is put in
+    the process's registry with its send log, so the writer's ``LIMITERS.get`` finds it (with the
+    same limits; changed limits start afresh); after the write, or its failure, the registry's
+    limiters whose key starts with one of ``kinds`` are merged into the file. Saved at the end only:
+    a push is short and its destination's pool lets one write per account run at a time, so a write
+    killed midway is the only one whose sends are not handed on.
+    """
+    path = state_path(data_dir, name)
+    for key, state in _registry_states(path).items():
+        if limits := _limits(state):
+            LIMITERS.get(tuple(key.split(KEY_SEP)), limits).restore(state)
+    try:
+        yield
+    finally:
+        ours = {KEY_SEP.join(k): lim for k, lim in LIMITERS.items() if k and k[0] in kinds and lim.limits}
+        if ours:
+            try:
+                merged = _registry_states(path)
+                for key, limiter in ours.items():
+                    fresh = RateLimiter(limiter.limits)
+                    if key in merged and _limits(merged[key]) == limiter.limits:
+                        fresh.restore(merged[key])
+                    fresh.restore(limiter.snapshot())
+                    pairs = [[lim.requests, lim.per_seconds] for lim in limiter.limits]
+                    merged[key] = {**fresh.snapshot(), "limits": pairs}
+                body = {"saved_at": dt.datetime.now(dt.UTC).isoformat(), "limiters": merged}
+                _write(path, json.dumps(body, separators=(",", ":")).encode())
+            except (OSError, ValueError) as exc:
+                log.warning("couplet: could not save the rate-limit state %s: %s", path, exc)

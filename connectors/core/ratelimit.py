@@ -196,6 +196,9 @@ class LimiterRegistry:
             limiter = self._limiters[key] = RateLimiter(limits)
         return limiter
 
+    def items(self) -> list[tuple[tuple[str, ...], RateLimiter]]:
+        return list(self._limiters.items())
+
     def clear(self) -> None:
         self._limiters.clear()
 

@@ -115,4 +115,7 @@ DESTINATION: Destination[RunnTarget] = Destination(
     modes=("upsert",),
     sequence=lambda t: TARGET_ORDER.index(t.target),
     dry_run=lambda t: t.model_copy(update={"dry_run": True}),
+    # One Runn account (its token) at a time across runs: with a pool limit of 1 its rate limit holds,
+    # the send log handed from one write to the next (pipelines.ratestate).
+    pool=lambda t: f"runn:${t.token_env}",
 )

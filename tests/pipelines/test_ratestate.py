@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
 from connectors.core.entity import RateLimit
-from connectors.core.ratelimit import RateLimiter
+from connectors.core.ratelimit import LIMITERS, RateLimiter
 from pipelines import ratestate
 
 LIMITS = (RateLimit(50, 60),)
@@ -122,3 +123,27 @@ async def spend_plain(limiter: RateLimiter, count: int) -> None:
     for _ in range(count):
         await limiter.acquire()
         await asyncio.sleep(0.01)  # sends of two processes closer than SAME_SEND would count as one
+
+
+def test_a_push_writer_s_limiters_are_handed_to_the_next_process(tmp_path: Path) -> None:
+    """Runn and QuickBooks writers take their limiters from LIMITERS themselves: the quota one write
+    spent is respected by the next process's write (and is not without the hand-over)."""
+    key, limits = ("runn", "https://api.runn.io", "acct"), (RateLimit(3, 60),)
+
+    def spend_all() -> None:
+        limiter = LIMITERS.get(key, limits)
+        for _ in range(3):
+            asyncio.run(limiter.acquire())
+
+    LIMITERS.clear()
+    try:
+        with ratestate.registry_handed_over(tmp_path, "dest-runn", ("runn",)):
+            spend_all()
+        LIMITERS.clear()  # a new process
+        with ratestate.registry_handed_over(tmp_path, "dest-runn", ("runn",)):
+            limiter = LIMITERS.get(key, limits)
+            assert limiter.delay(time.monotonic()) > 50  # the window's 3 sends are known: wait ~60 s
+        LIMITERS.clear()
+        assert LIMITERS.get(key, limits).delay(time.monotonic()) == 0  # without it: free to send
+    finally:
+        LIMITERS.clear()
