@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_scale.py                                # 50 accounts, both DuckDB layouts
     .venv/bin/python bench/bench_scale.py --accounts 10 --entries-per-account 2000 --duckdb shared
     .venv/bin/python bench/bench_scale.py --max-concurrent-runs 4 --latency-ms 0 --json /tmp/scale.json
-    .venv/bin/python bench/bench_scale.py --accounts 10 --entries-per-account 100000 --set-pools
+    .venv/bin/python bench/bench_scale.py --accounts 10 --entries-per-account 100000 --no-set-pools
 
 What runs, for each DuckDB layout of ``--duckdb`` (``scale_config.py``: one file per account, or
 one file shared by all):
@@ -16,7 +16,8 @@ one file shared by all):
    ``--max-concurrent-runs`` in the copy this run uses, pools at their default limit 1;
 3. one flow per account (``client_001`` ...), launched all at once through the webserver's GraphQL
    ``launchRun`` (what the UI and ``dg launch`` do): every run enters the queue, the daemon starts
-   them as slots free up. With ``--set-pools`` every pool's limit is set to 1 first (``set_pools``).
+   them as slots free up. Every pool's limit is set to 1 first (``set_pools``, what ``couplet flows
+   pools --set`` does), unless ``--no-set-pools``.
 
 Measured (``scale_measure.py``): wall seconds from the first launch to the last run's end, rows
 read back from DuckDB per second; per run the seconds queued (enqueued -> the daemon takes it),
@@ -269,8 +270,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--set-pools",
-        action="store_true",
-        help="set every pool's limit to 1 before the runs (works around Dagster issue #33552)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="set every pool's limit to 1 before the runs, as deploy/README.md does (`couplet flows "
+        "pools --set`, against Dagster issue #33552); --no-set-pools leaves them to default_limit",
     )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the runs")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
