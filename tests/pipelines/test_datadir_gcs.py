@@ -26,9 +26,9 @@ import pytest
 from dagster_project.cli import main
 from pipelines.ledger import Ledger
 from pipelines.staging import Staging
-from tests.pipelines.test_datadir_s3 import _free_port
+from tests.pipelines.test_datadir_s3 import _free_port, billing_flow
 from tests.pipelines.test_staging import API, ENTITY
-from tests.worlds import HARVEST, world
+from tests.worlds import world
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -107,20 +107,7 @@ def test_the_ledger_records_and_filters_on_gcs(bucket: str) -> None:
 def test_a_flow_runs_with_its_data_directory_on_gcs(
     bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    flow = f"""
-settings: {{data_dir: "gs://{bucket}/couplet", partitions_start: {(TODAY - dt.timedelta(days=60)).isoformat()}}}
-connections:
-  {HARVEST}
-flows:
-  billing:
-    sources:
-      entries: {{connection: hv, entity: time_entries, dates: last 7 days}}
-      clients: {{connection: hv, entity: clients}}
-    steps:
-      - join: {{left: entries, right: clients, on: {{client_id: id}}, how: left, as: billed}}
-    outputs:
-      - {{from: billed, to: {{duckdb: {{path: out/w.duckdb, table: billed}}}}}}
-"""
+    flow = billing_flow(f"gs://{bucket}/couplet")
     with world(monkeypatch, tmp_path, flow, days=20, users=2):
         assert main(["flows", "run", "billing"]) == 0
     con = duckdb.connect(str(tmp_path / "out" / "w.duckdb"), read_only=True)

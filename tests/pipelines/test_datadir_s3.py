@@ -238,11 +238,11 @@ def test_refused_credentials_name_the_setting_and_hide_the_secret(monkeypatch: p
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
-def test_a_flow_runs_with_its_data_directory_on_s3(
-    bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    flow = f"""
-settings: {{data_dir: "s3://{bucket}/couplet", partitions_start: {(TODAY - dt.timedelta(days=60)).isoformat()}}}
+def billing_flow(data_dir: str) -> str:
+    """A flow joining the last week's Harvest entries to their clients into DuckDB, plus the clients
+    once each (``append_new``), with its data directory at ``data_dir``."""
+    return f"""
+settings: {{data_dir: "{data_dir}", partitions_start: {(TODAY - dt.timedelta(days=60)).isoformat()}}}
 connections:
   {HARVEST}
 flows:
@@ -256,6 +256,12 @@ flows:
       - {{from: billed, to: {{duckdb: {{path: out/w.duckdb, table: billed}}}}}}
       - {{from: clients, to: {{duckdb: {{path: out/w.duckdb, table: clients_once}}}}, mode: append_new, primary_key: [id]}}
 """
+
+
+def test_a_flow_runs_with_its_data_directory_on_s3(
+    bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    flow = billing_flow(f"s3://{bucket}/couplet")
     with world(monkeypatch, tmp_path, flow, days=20, users=2):
         assert main(["flows", "run", "billing"]) == 0
         assert main(["flows", "run", "billing"]) == 0  # again: change capture and the ledger from S3
