@@ -10,6 +10,7 @@ while the file is read, and ``bad_dates`` reports it with its line, wherever in 
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -177,6 +178,9 @@ def problems_of(
                 msg += f" (allowed here: {', '.join(allowed)})"
         elif err["type"] == "missing":
             msg = f"missing: add {loc[-1]}:"
+        elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
+            choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+            msg = f"{err['input']!r} is not one of {', '.join(choices)}{did_you_mean(err['input'], choices)}"
         elif err["type"].startswith(("date_", "datetime_")):
             msg += f"; {_DATE_HINT}"
         full = [*prefix, *loc]

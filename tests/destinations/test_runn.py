@@ -569,6 +569,7 @@ def test_a_flow_output_writes_to_runn_through_the_registry(
     bad = FLOW.replace("target: clients", "target: client")
     path.write_text(bad)
     with pytest.raises(
-        FlowError, match=re.escape("flows.planning.outputs.0.to.runn.target: Input should be")
+        FlowError,
+        match=re.escape("flows.planning.outputs.0.to.runn.target: 'client' is not one of clients, projects"),
     ):
         load_flows([path])

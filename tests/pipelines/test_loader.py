@@ -52,6 +52,16 @@ def test_unknown_key_names_file_line_and_path(tmp_path: Path) -> None:
     assert "flow.yaml:13: flows.f.schedul: unknown key 'schedul'" in msg
 
 
+def test_a_value_outside_its_choices_lists_them_with_did_you_mean(tmp_path: Path) -> None:
+    msg = problems(tmp_path, GOOD.replace("mode: upsert", "mode: upsrt"))
+    assert (
+        "flow.yaml:12: flows.f.outputs.0.mode: 'upsrt' is not one of replace, append, upsert, "
+        "append_new; did you mean 'upsert'?"
+    ) in msg
+    msg = problems(tmp_path, "settings: {executor: multiprocessing}\n" + GOOD)
+    assert "settings.executor: 'multiprocessing' is not one of in_process, multiprocess; did you mean" in msg
+
+
 def test_unknown_entity_lists_entities(tmp_path: Path) -> None:
     msg = problems(tmp_path, GOOD.replace("entity: entries", "entity: entrys"))
     assert "flow.yaml:10: flows.f.sources.entries.entity: clockodo has no entity 'entrys'" in msg
