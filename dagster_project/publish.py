@@ -29,10 +29,8 @@ Unpartitioned on purpose: every partition of a run is two event writes in Dagste
 a table written once per run needs none of them.
 """
 
-import contextlib
 import datetime as dt
 import json
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -47,7 +45,6 @@ from pipelines import datadir
 from pipelines.ledger import Ledger
 from pipelines.loader import Catalog
 from pipelines.outputs import describe, landing, without_null_keys
-from pipelines.ratestate import registry_handed_over
 from pipelines.staging import Staging, partition_keys
 
 from .failures import reported
@@ -197,17 +194,6 @@ def build_publish_asset(
     return _publish
 
 
-PUSH_LIMITERS = ("runn", "quickbooks", "quickbooks_batch")  # LIMITERS key kinds of push writers
-
-
-def _handed_over(data_dir: str, output) -> contextlib.AbstractContextManager[None]:
-    spec = output.to.destination
-    if spec.tabular:
-        return contextlib.nullcontext()
-    pool = spec.pool_of(output.to.settings) or spec.kind
-    return registry_handed_over(data_dir, "dest-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", pool), PUSH_LIMITERS)
-
-
 def publish(
     data_dir: str,
     flow_name: str,
@@ -223,12 +209,10 @@ def publish(
     exactly_once = output.mode == "append_new"
     ledger = Ledger(data_dir, flow_name, output.output_name) if exactly_once else None
     written, extra = _to_write(flow_name, output, data, mode, keys, ledger)
-    # Built here, not at load time: credentials are read when a run needs them. A push destination
-    # (Runn, QuickBooks) takes over the send log its last write saved (pipelines.ratestate).
-    with _handed_over(data_dir, output):
-        result = landing(output, partitioned=partitioned, data_dir=data_dir).write(
-            written, mode, keys, scope, output.allow_empty or exactly_once, deletes
-        )
+    # Built here, not at load time: credentials are read when a run needs them.
+    result = landing(output, partitioned=partitioned, data_dir=data_dir).write(
+        written, mode, keys, scope, output.allow_empty or exactly_once, deletes
+    )
     if ledger is not None and isinstance(written, pa.Table):
         # Only after the destination confirmed the write: a failed write sends again next run; a
         # writer that says which rows it delivered (QuickBooks) has only those recorded.

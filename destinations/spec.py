@@ -71,6 +71,10 @@ class Destination(Generic[S]):
     writes_temp_file: bool = False
     # A concurrency pool its writes share (Dagster queues writers of one DuckDB file).
     pool: Callable[[S], str | None] | None = None
+    # The first parts of the ``connectors.core.ratelimit.LIMITERS`` keys its writer takes its rate
+    # limiters under (Runn: "runn"): their send log is handed from one write to the next, across
+    # processes, through the data directory (``pipelines.ratestate.registry_handed_over``).
+    limiters: tuple[str, ...] = ()
     # Rows the target holds now, read through the destination's own client (None: it does not exist).
     count_rows: Callable[[S], int | None] | None = None
     # The settings of a typical output, as a flow file writes them under ``to: {<kind>: ...}``: the

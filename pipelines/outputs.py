@@ -10,7 +10,9 @@ killed writer swept here first (``tempfiles.sweep``: older than an hour).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ class Landing:
     destination: Destination[Any]
     writer: Writer[Any]
     target: Any  # the destination's settings model, completed for the run
+    data_dir: str = "data"  # where a writer's rate-limit state is handed over (``limiters``)
 
     @property
     def kind(self) -> str:
@@ -48,9 +51,21 @@ class Landing:
         if self.destination.writes_temp_file and local is not None:  # a killed run's copy, if any
             path = Path(local)
             sweep(path.parent, temp_patterns(path))
-        return self.writer.write(
-            self.target, data, mode, keys, scope=scope, allow_empty=allow_empty, deletes=deletes
-        )
+        with self._handed_over():
+            return self.writer.write(
+                self.target, data, mode, keys, scope=scope, allow_empty=allow_empty, deletes=deletes
+            )
+
+    def _handed_over(self) -> contextlib.AbstractContextManager[None]:
+        """A writer with its own rate limiters (Runn, QuickBooks) starts from the send log the last
+        write of that account saved, and saves its own (``pipelines.ratestate``)."""
+        if not self.destination.limiters:
+            return contextlib.nullcontext()
+        from .ratestate import registry_handed_over  # the engine's imports only when needed
+
+        pool = self.destination.pool_of(self.target) or self.kind
+        name = "dest-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", pool)
+        return registry_handed_over(self.data_dir, name, self.destination.limiters)
 
 
 def landing(output: Output, partitioned: bool, data_dir: str = "data", dry_run: bool = False) -> Landing:
@@ -62,7 +77,9 @@ def landing(output: Output, partitioned: bool, data_dir: str = "data", dry_run: 
             raise ValueError(f"{destination.kind} outputs have no dry run")
         settings = destination.dry_run(settings)
     context = Context(partitioned=partitioned, data_dir=data_dir)
-    return Landing(destination, destination.writer(settings, context), destination.target(settings, context))
+    return Landing(
+        destination, destination.writer(settings, context), destination.target(settings, context), data_dir
+    )
 
 
 def describe(output: Output) -> str:

@@ -195,4 +195,5 @@ DESTINATION: Destination[QuickBooksTarget] = Destination(
     # The published limits hold per company across processes: Dagster queues the writes of one
     # company in this pool (give it a limit on the instance); the writer also locks its state folder.
     pool=lambda t: f"quickbooks:{t.realm() or '$' + t.realm_id_env}",
+    limiters=("quickbooks", "quickbooks_batch"),  # its client's per-company and batch windows
 )

@@ -26,13 +26,12 @@ the rows; entries whose answer was lost always make it fail (the next run replay
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import datetime as dt
 import os
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -48,6 +47,7 @@ from ..base import (
     Scope,
     WriteResult,
     as_table,
+    run_sync,
 )
 from . import QuickBooksTarget, label
 from .client import QboClient, describe_fault, fault_of
@@ -59,7 +59,6 @@ from .report import Report, summary
 from .rows import Entry, pre_check, read_entries
 from .state import History, PendingBatch, PendingItem, Sent, file_lock, request_id
 
-T = TypeVar("T")
 WRITE_LOCK_TIMEOUT = 600.0
 
 
@@ -107,7 +106,7 @@ class QuickBooksWriter:
         mapping = NameMapping.of(target)
         history = History(self.state_dir / realm / target.source)
         run = _Run(self, target, env, realm, shown, mapping, history)
-        report, stats = _run(run.go(entries))
+        report, stats = run_sync(run.go(entries))
         counts = report.counts()
         extra: dict[str, object] = {
             "quickbooks_company": realm,
@@ -358,13 +357,3 @@ def _check_mode(mode: Mode | str, shown: str) -> None:
         f"{shown}: mode {value!r} is not offered: couplet creates each TimeActivity once and never deletes "
         "or rewrites one in QuickBooks. Set mode: append_new (with primary_key: [id]) on the output"
     )
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the async write from synchronous code, also when called inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()

@@ -118,4 +118,5 @@ DESTINATION: Destination[RunnTarget] = Destination(
     # One Runn account (its token) at a time across runs: with a pool limit of 1 its rate limit holds,
     # the send log handed from one write to the next (pipelines.ratestate).
     pool=lambda t: f"runn:${t.token_env}",
+    limiters=("runn",),
 )

@@ -20,11 +20,9 @@ and never writes.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
-from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -38,6 +36,7 @@ from ..base import (
     Scope,
     WriteResult,
     as_table,
+    run_sync,
 )
 from . import RunnTarget, label
 from .actuals import sync_actuals
@@ -46,8 +45,6 @@ from .columns import Rows, check_unique, read_rows
 from .matching import ReferenceNames
 from .report import Report
 from .targets import sync_target
-
-T = TypeVar("T")
 
 
 class RunnWriteFailed(DestinationError):
@@ -86,7 +83,7 @@ class RunnWriter:
         names = ReferenceNames(target.connection_name, target.target)
         reference_names = names.check(row["source"] for row in rows.items)
         report = Report(target.target, target.dry_run)
-        stats = _run(self._sync(target, rows, names, report))
+        stats = run_sync(self._sync(target, rows, names, report))
         if deletes is not None:
             report.notes.append(
                 "deletes are not applied to Runn: nothing gone from the source is archived or deleted"
@@ -147,13 +144,3 @@ def _name(entry: dict[str, Any]) -> str:
         if entry.get(k) is not None
     ]
     return "/".join(parts) or f"row {entry.get('row')}"
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the async sync from synchronous code, also when called inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()

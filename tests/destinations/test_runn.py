@@ -573,3 +573,33 @@ def test_a_flow_output_writes_to_runn_through_the_registry(
         match=re.escape("flows.planning.outputs.0.to.runn.target: 'client' is not one of clients, projects"),
     ):
         load_flows([path])
+
+
+def test_a_runn_landing_hands_its_send_log_to_the_next_write(
+    runn: Runn, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Landing.write takes over and saves the writer's own limiters (Destination.limiters), so a
+    write in another process starts from this one's sends (pipelines.ratestate)."""
+    import json
+
+    from connectors.core.ratelimit import LIMITERS
+    from destinations.base import Mode
+    from pipelines.loader import load_flows
+    from pipelines.outputs import landing
+
+    path = tmp_path / "flow.yaml"
+    path.write_text(FLOW)
+    output = load_flows([path]).flows["planning"].outputs[0]
+    monkeypatch.setenv("RUNN_API_TOKEN", runn.env["RUNN_API_TOKEN"])
+    monkeypatch.setenv("RUNN_BASE_URL", runn.root)
+    table = pa.table({"source": ["harvest"], "source_id": ["1"], "client": ["Acme"]})
+    LIMITERS.clear()
+    try:
+        landing(output, partitioned=False, data_dir=str(tmp_path / "data")).write(
+            table, Mode.UPSERT, ("source", "source_id"), None, False
+        )
+    finally:
+        LIMITERS.clear()
+    saved = json.loads((tmp_path / "data/state/ratelimit/dest-runn_RUNN_API_TOKEN.json").read_text())
+    (key, state), *_ = saved["limiters"].items()
+    assert key.startswith("runn|") and state["sent"] and state["limits"]
