@@ -91,6 +91,25 @@ def reconcile_older(
             if found.fingerprints
             else {}
         ),
+        **(
+            {  # series re-read alone (Clockify users by the report's totals, Harvest users by hours)
+                "reconcile_series_reread": "; ".join(
+                    f"{', '.join(map(str, s[:10]))} over {a}..{b - dt.timedelta(days=1)}"
+                    for a, b, s in found.series_windows[:10]
+                )
+            }
+            if found.series_windows
+            else {}
+        ),
+        **(
+            {  # the per-series totals disagreed too widely to be used: the counts were halved instead
+                "reconcile_totals_not_comparable": ", ".join(
+                    f"{a}..{b - dt.timedelta(days=1)}" for a, b in found.not_comparable
+                )
+            }
+            if found.not_comparable
+            else {}
+        ),
     }
 
 

@@ -13,7 +13,11 @@ Scheduled runs re-read the last N days, so an edit, insert or deletion older tha
    series and day (e.g. hours per user and day), compared with staging day by day; the UTC days of
    each local day that differs are re-extracted before the figures are probed
    (``pipelines/reconcile_days.py``).
-3. **Figures**: each probe window (the whole range where one probe may cover any range, else each
+3. **Series totals** (entities with ``drift.totals``): where a first probe window's count differs
+   after the merge, a report's figure per series (e.g. hours per user) over pieces of up to a year
+   names the series that lost records; each is re-read alone over its piece
+   (``pipelines/reconcile_totals.py``), and the counts are compared again with what remains.
+4. **Figures**: each probe window (the whole range where one probe may cover any range, else each
    month) is asked once and compared with the same figures summed from the staged rows. A window
    that disagrees is halved: one half is probed, the other is the whole minus that half (figures are
    counts and sums), down to ``max_window_days``; with ``cost_aware``, less deep where re-reading a
@@ -21,7 +25,7 @@ Scheduled runs re-read the last N days, so an edit, insert or deletion older tha
    dense window saves requests. Where the probe can be
    restricted to some fan-out series (Clockify's report by users), a drifted window is narrowed to
    the series that differ too (``pipelines/reconcile_narrow.py``).
-4. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
+5. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
    ``stage_entity``, which replaces exactly their days in the month files; series-scoped ones are
    staged apart and only those series' rows of those days are replaced.
 
@@ -34,7 +38,10 @@ Signals, from ``shared/reference/*.md``:
   Deletions "are not visible through updated_since" (§3): ``total_entries`` of a ``per_page=1``
   list (§2: every list answers ``total_entries``, ``per_page`` 1-2000) counts any ``from``/``to``
   range. After the merge only deletions can differ, so counts cannot cancel out: the first probe
-  covers the whole range.
+  covers the whole range. Where it differs, the team time report (``/v2/reports/time/team``, §4.17:
+  ``from``/``to`` of at most a year, one row per user and currency with ``total_hours``; reports
+  count rounded hours when the account rounds) says whose hours dropped, and that user's entries
+  are re-read alone (``user_id``, §4.1) over that year.
 - Clockodo entries: entries have "no documented 'changed since' filter" (§3.1), but
   ``/userreports?type=3`` (§3.16: every user, a whole year, one request, no endpoint quota of its
   own) gives each user's hours per day, and "past years change when entries are edited". Compared
@@ -61,8 +68,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import pyarrow as pa
 
-from connectors.core.drift import changed_records, drift_of
+from connectors.core.drift import changed_records, drift_of, totals_of
 from connectors.core.entity import Entity, Source
 from connectors.core.errors import ConfigError
 from connectors.core.extract import Extractor
@@ -75,10 +83,14 @@ from pipelines.reconcile_staged import (
     Merged,
     StagedDays,
     changes_since,
+    keys_by_day,
     merge_changed,
     replace_series,
+    same,
     save_marker,
+    series_keys_by_day,
 )
+from pipelines.reconcile_totals import find_series
 from pipelines.staging import Staging, partition_keys, release_memory, stage_entity
 
 __all__ = ["DriftFound", "ReconcileReport", "reconcile_entity"]
@@ -105,6 +117,7 @@ class ReconcileReport:
     fingerprints: int = 0  # fingerprint requests asked (one per calendar year)
     days_compared: int = 0  # (series, day) figures of the fingerprint compared with staging
     unchecked: list[Any] = field(default_factory=list)  # series the fingerprint could not compare
+    not_comparable: list[Window] = field(default_factory=list)  # totals too far off: left to counts
     probe_requests: int = 0  # HTTP requests spent finding drift: probes and change feed (retries too)
     reextract_requests: int = 0  # HTTP requests of the re-extractions
     probe_stats: dict[str, float] = field(default_factory=dict)
@@ -195,6 +208,62 @@ class _Run:
                 self.staging, self.connection, self.entity, apart.read(self.connection, only), a, b, series
             )
         self.report.series_windows.append((a, b, series))
+
+    def by_totals(
+        self, plan: Plan, staged: StagedDays, windows: list[Window], months: set[str]
+    ) -> dict[Window, dict[str, float]]:
+        """Probe the first ``windows``; where a staged one disagrees, ask the ``Totals`` per series
+        and re-read the series that differ (``pipelines/reconcile_totals.py``). Returns the probed
+        figures, which the narrowing then takes instead of asking again."""
+        entity, report = self.entity, self.report
+
+        async def first(ex: Extractor) -> list[dict[str, float]]:
+            return list(await asyncio.gather(*(plan.ask(ex, a, b) for a, b in windows)))
+
+        known = dict(zip(windows, self.probing(first), strict=True))
+        differ = [
+            (a, b)
+            for (a, b), theirs in known.items()
+            if not same(plan.probe.figures, staged.window(a, b), theirs)
+            and set(partition_keys(entity, a, b)) <= months  # staged months only
+        ]
+        if not differ:
+            return known
+        found = self.probing(lambda ex: find_series(ex, entity, self.staging, self.connection, differ))
+        report.not_comparable += found.not_comparable
+        for why, ((a, b), who) in zip(found.found, found.reread, strict=True):
+            report.drifted += [
+                DriftFound(d, d + dt.timedelta(days=1), why.reason, series=who)
+                for d in self.reextract_filtered(a, b, who)
+            ]
+        return known
+
+    def reextract_filtered(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> list[dt.date]:
+        """Re-read ``series`` over ``[a, b)`` one at a time through the entity's own list filtered
+        to it (``Totals.filter_param``, one request series for the whole window), then replace
+        only their rows of those days. Returns the days whose records of those series changed."""
+        totals = totals_of(self.entity)
+        w = self.entity.window
+        assert totals is not None and w is not None
+        window = dataclasses.replace(w, max_days=max(w.max_days, (b - a).days), sizing=None)
+        tables = []
+        with tempfile.TemporaryDirectory(prefix="couplet-reconcile-") as scratch:
+            for i, value in enumerate(series):
+                params = {**self.entity.params, totals.filter_param: value}
+                only = dataclasses.replace(self.entity, params=params, window=window, drift=None)
+                apart = Staging(f"{scratch}/{i}")
+                self.stage(only, apart, a, b)
+                tables.append(apart.read(self.connection, only))
+            fresh = pa.concat_tables(tables)
+            before = series_keys_by_day(
+                self.staging, self.connection, self.entity, a, b, totals.series_column, series
+            )
+            replace_series(
+                self.staging, self.connection, self.entity, fresh, a, b, series, column=totals.series_column
+            )
+        self.report.series_windows.append((a, b, series))
+        after = keys_by_day(self.entity, fresh)
+        return sorted(d for d in before.keys() | after.keys() if before.get(d) != after.get(d))
 
 
 def reconcile_entity(
@@ -299,8 +368,14 @@ def reconcile_entity(
                 }
                 windows = probe_windows(start, end, days, months)
 
+        known: dict[Window, dict[str, float]] = {}
+        if totals_of(entity) is not None and windows:
+            known = run.by_totals(plan, staged, windows, months)
+            if report.series_windows:  # some series were re-read: their figures changed
+                staged = StagedDays(staging, connection, entity, start, end, by_series=by_series)
+
         async def find(ex: Extractor) -> list[DriftFound]:
-            found = await narrow(ex, plan, staged, windows)
+            found = await narrow(ex, plan, staged, windows, known)
             if not by_series:
                 return found
             parts = await asyncio.gather(*(narrow_series(ex, plan, staged, d) for d in found))

@@ -112,8 +112,15 @@ def probe_windows(start: dt.date, end: dt.date, days: int, staged_months: set[st
     return out
 
 
-async def narrow(ex: Extractor, plan: Plan, staged: StagedDays, windows: list[Window]) -> list[DriftFound]:
-    """Probe each window, halve the ones that disagree, return the drifted windows found."""
+async def narrow(
+    ex: Extractor,
+    plan: Plan,
+    staged: StagedDays,
+    windows: list[Window],
+    known: dict[Window, Figures] | None = None,
+) -> list[DriftFound]:
+    """Probe each window (``known``: the source's figures of some windows, already asked), halve
+    the ones that disagree, return the drifted windows found."""
     figures = plan.probe.figures
 
     async def check(a: dt.date, b: dt.date, source: Figures) -> list[DriftFound]:
@@ -129,7 +136,8 @@ async def narrow(ex: Extractor, plan: Plan, staged: StagedDays, windows: list[Wi
         return [d for part in parts for d in part]
 
     async def top(a: dt.date, b: dt.date) -> list[DriftFound]:
-        return await check(a, b, await plan.ask(ex, a, b))
+        source = (known or {}).get((a, b))
+        return await check(a, b, source if source is not None else await plan.ask(ex, a, b))
 
     parts = await asyncio.gather(*(top(a, b) for a, b in windows))
     return sorted((d for part in parts for d in part), key=lambda d: d.start)

@@ -207,11 +207,15 @@ def replace_series(
     start: dt.date,
     end: dt.date,
     values: Sequence[Any],
+    column: str = "",
 ) -> int:
-    """Put ``fresh`` (re-read rows of some fan-out series over ``[start, end)``) into staging: the
-    staged rows of those days and series go, every other row stays. Returns the rows written."""
-    assert entity.fan_out is not None
-    column, wanted = entity.fan_out.inject_as, pa.array(list(values))
+    """Put ``fresh`` (re-read rows of some series over ``[start, end)``) into staging: the staged
+    rows of those days whose ``column`` (default: the fan-out's ``inject_as``) is one of ``values``
+    go, every other row stays. Returns the rows written."""
+    if not column:
+        assert entity.fan_out is not None
+        column = entity.fan_out.inject_as
+    wanted = pa.array(list(values))
     written = 0
     for month in [a.replace(day=1) for a, _ in month_pieces(start, end)]:
         key, after = month.strftime("%Y-%m"), next_month(month)
@@ -233,6 +237,30 @@ def replace_series(
         )
         written += mine.num_rows
     return written
+
+
+def keys_by_day(entity: Entity, table: pa.Table) -> dict[dt.date, set[tuple[Any, ...]]]:
+    """The primary keys of ``table``'s rows per staged day."""
+    cols = [table.column(k).to_pylist() for k in entity.primary_key]
+    out: dict[dt.date, set[tuple[Any, ...]]] = {}
+    for day, *key in zip(table.column("_window_start").to_pylist(), *cols, strict=True):
+        out.setdefault(day, set()).add(tuple(key))
+    return out
+
+
+def series_keys_by_day(
+    staging: Staging,
+    connection: str,
+    entity: Entity,
+    start: dt.date,
+    end: dt.date,
+    column: str,
+    values: Sequence[Any],
+) -> dict[dt.date, set[tuple[Any, ...]]]:
+    """The primary keys of the staged rows of ``[start, end)`` whose ``column`` is one of ``values``."""
+    table = _read(staging, connection, entity, start, end, {column, *entity.primary_key})
+    table = table.filter(pc.fill_null(pc.is_in(table.column(column), pa.array(list(values))), False))
+    return keys_by_day(entity, table)
 
 
 # -- marker -----------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ page, or a report's totals, like ``sizing.count`` does for wide windows) and rea
 ``Figure`` values from the answer; ``changed_records`` asks once for every record changed since a
 time over a whole range. Both go through the extractor's HTTP client: its rate limiters, retries,
 auth headers and redaction. ``fingerprint`` asks a year's table of per-(series, day) figures
-(``Fingerprint``) and ``series_zones`` the time zone of each series, for ``pipelines/reconcile_days.py``.
+(``Fingerprint``) and ``series_zones`` the time zone of each series, for ``pipelines/reconcile_days.py``;
+``series_totals`` a window's figure per series (``Totals``), for ``pipelines/reconcile_totals.py``.
 ``pipelines/reconcile.py`` decides what to probe and what to re-read.
 """
 
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from .entity import Entity, Figure, Fingerprint, Probe
+from .entity import Entity, Figure, Fingerprint, Probe, Totals
 from .errors import ConfigError, ConnectorError, ResponseShapeError
 from .extract import Extractor, Slice
 from .paginate import set_path
@@ -227,4 +228,36 @@ async def series_zones(ex: Extractor, entity: Entity) -> dict[Any, ZoneInfo | No
             out[record.get(fp.zone_key)] = ZoneInfo(name) if isinstance(name, str) and name else None
         except (ZoneInfoNotFoundError, ValueError):
             out[record.get(fp.zone_key)] = None
+    return out
+
+
+# -- totals: a window's figure per series --------------------------------------------------------------
+
+
+def totals_of(entity: Entity) -> Totals | None:
+    return entity.drift.totals if entity.drift is not None else None
+
+
+async def series_totals(ex: Extractor, entity: Entity, start: dt.date, end: dt.date) -> dict[Any, float]:
+    """The ``Totals`` figure per series over the days ``[start, end)`` (every page of the request;
+    records of one series added up; a record without a series or a number is left out)."""
+    totals = totals_of(entity)
+    if totals is None:
+        raise ConfigError(f"{entity.name} declares no drift.totals", entity=entity.name)
+    reader = dataclasses.replace(
+        totals.request, params={**totals.request.params, **totals.params}, drift=None
+    )
+    where = f"[{start.isoformat()}, {end.isoformat()})"
+    try:
+        table = await ex.extract_slice(reader, Slice(start, end))
+    except ConnectorError as exc:
+        raise exc.with_context(source=ex.source.name, entity=entity.name, window=where) from None
+    out: dict[Any, float] = {}
+    for s, v in zip(
+        table.column(totals.series_field).to_pylist(),
+        table.column(totals.value_field).to_pylist(),
+        strict=True,
+    ):
+        if s is not None and v is not None:
+            out[s] = out.get(s, 0.0) + float(v)
     return out

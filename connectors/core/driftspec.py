@@ -1,8 +1,8 @@
 """Declarations of the cheap drift signals of a dated entity (``Entity.drift``), as frozen data.
 
 ``Drift`` holds a ``Probe`` (one request answering ``Figure`` values for any window of days), an
-optional change feed (``Incremental``) and an optional ``Fingerprint`` (a year of per-series, per-day
-figures in one request). ``connectors/core/drift.py`` asks them; ``pipelines/reconcile*.py`` compares
+optional change feed (``Incremental``), an optional ``Fingerprint`` (a year of per-series, per-day
+figures in one request) and optional ``Totals`` (a figure per series over a window, one request). ``connectors/core/drift.py`` asks them; ``pipelines/reconcile*.py`` compares
 them with staging. Re-exported by ``entity``, where every other declaration lives.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .entity import Entity, Incremental
 
-__all__ = ["Drift", "Figure", "Fingerprint", "Probe"]
+__all__ = ["Drift", "Figure", "Fingerprint", "Probe", "Totals"]
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,43 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """A figure per series (e.g. hours per user) over any window of up to ``max_days`` days, from
+    one request series (e.g. Harvest's team time report), asked where the probe's counts disagree.
+
+    ``request`` (an entity with a daily ``since``/``until`` window, e.g. a report) is read over the
+    window with ``params`` on top; its records carry ``series_field`` and ``value_field`` (records of
+    one series add up, e.g. one per currency). Staged, the same figure is the sum of ``column`` per
+    ``series_column`` over the window's days. A series that differs by more than ``tolerance`` is
+    re-read alone over that window through the entity's own list with ``filter_param`` set to it
+    (one request series however long the window), and only its rows of those days are replaced.
+    Where more than ``max_share`` of the compared series differ, the signal is taken as not
+    comparable (e.g. the account rounds differently) and the counts are narrowed as without it.
+    """
+
+    request: Entity
+    series_field: str
+    value_field: str
+    column: str
+    series_column: str
+    filter_param: str
+    max_days: int = 365
+    tolerance: float = 0.011
+    max_share: float = 0.5
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Drift:
     """How drift beyond the look-back is found cheaply for a dated entity (pipelines/reconcile.py).
 
     ``probe`` compares per-window figures with what is staged; ``changes`` asks once for every record
     changed since a time anywhere in a range (edits and inserts; deletions only show in counts);
-    ``fingerprint`` compares per-(series, day) figures of whole years, checked before the probe.
+    ``fingerprint`` compares per-(series, day) figures of whole years, checked before the probe;
+    ``totals`` localizes what the probe's first counts miss to series (e.g. users) and re-reads those.
     """
 
     probe: Probe
     changes: Incremental | None = None
     fingerprint: Fingerprint | None = None
+    totals: Totals | None = None

@@ -25,6 +25,7 @@ from .driftspec import Drift as Drift
 from .driftspec import Figure as Figure
 from .driftspec import Fingerprint as Fingerprint
 from .driftspec import Probe as Probe
+from .driftspec import Totals as Totals
 
 #: Column types a declaration may use, and the Arrow type each lands as.
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -275,6 +276,18 @@ class Entity:
                 raise ValueError(f"{where} figure {figure.name!r} names unknown columns {unknown}")
         if drift.changes is not None and drift.changes.field not in names:
             raise ValueError(f"{where} changes field {drift.changes.field!r} is not a column")
+        totals = drift.totals
+        if totals is not None:
+            missing = [c for c in (totals.column, totals.series_column) if c not in names]
+            theirs = {c.name for c in totals.request.columns}
+            missing += [c for c in (totals.series_field, totals.value_field) if c not in theirs]
+            if missing:
+                raise ValueError(f"{where} totals name unknown columns {missing}")
+            w = totals.request.window
+            if w is None or w.partitioning is Partitioning.NONE or w.year_param or totals.request.fan_out:
+                raise ValueError(f"{where} totals must ask one endpoint with a since/until window")
+            if self.fan_out is not None:
+                raise ValueError(f"{where} totals re-read a series by filter_param: not for a fan-out")
         if drift.probe.series and (self.fan_out is None or not self.fan_out.inject_as):
             raise ValueError(
                 f"{where} probe.series needs a fan-out whose values land in a column (inject_as)"

@@ -7,9 +7,10 @@ reconcile runs, and the staged rows must equal the source's truth, read by the t
 paging of the sandbox. Costs are HTTP requests (the engine's counters).
 
 What each signal can see, and so what is asserted (pipelines/reconcile.py has the sources):
-- Harvest: every edit and insert comes from ``updated_since`` (one request); each deletion is found
-  by halving ``total_entries`` counts, about log2(pages) probes, so the 5 % bound is asserted for
-  edits and inserts, and deletions are held to that logarithmic bound.
+- Harvest: every edit and insert comes from ``updated_since`` (one request); where the count of the
+  range then differs, the team time report (one request per year) names the users whose hours
+  dropped and each is re-read alone over that year; a deletion worth no hours is found by halving
+  ``total_entries`` counts, about log2(pages) probes. The 5 % bound is asserted for edits and inserts.
 - Clockify time entries: report totals per month, narrowed to the users that differ; 5 % asserted.
 - Clockodo: the user reports' hours per user and day (one request per calendar year, plus the
   people's time zones) find every edit, move, insert and delete of a time entry, in place too; one
@@ -20,6 +21,7 @@ What each signal can see, and so what is asserted (pipelines/reconcile.py has th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import random
@@ -187,12 +189,55 @@ def test_harvest_edits_inserts_and_deletions_anywhere_are_repaired(
         case.admin("DELETE", f"time_entries/{r['id']}")
     report = case.reconcile()
     assert harvest_staged(case) == harvest_truth(case)
-    assert report.merged == 5 and {d.start for d in report.drifted if d.reason.startswith("count")} != set()
-    # A deletion leaves no trace but in counts: halving finds each in about log2(pages) probes.
-    bound = 2 + len(victims) * (math.ceil(math.log2(case.full)) + 3)
-    assert report.requests <= bound, (report.requests, case.full, report.drifted)
-    assert report.rows_reread < case.staged().num_rows / 5  # a few windows, not the two years
+    assert report.merged == 5
+    # The count of the range differs; the team report (two years: two requests) names the users whose
+    # hours dropped, and each is re-read alone over that year (one page): no halving.
+    by_hours = {d.start for d in report.drifted if d.reason.startswith("total_hours by user_id")}
+    assert by_hours == {r["spent_date"] for r in victims}, report.drifted
+    assert not [d for d in report.drifted if d.reason.startswith("count")]
+    users = {r["user_id"] for r in victims}
+    assert {s for _, _, series in report.series_windows for s in series} == users
+    assert report.requests == 2 + 2 + len(users), (report.requests, report.drifted)
+    assert report.windows == [] and report.rows_reread < case.staged().num_rows / 20
     assert_unchanged_costs(case, 2)  # the marker moved on: nothing changed since
+
+
+def test_harvest_a_deleted_entry_worth_no_hours_is_found_by_halving_the_counts(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "harvest", "time_entries")
+    (a,) = case.old_rows(1, seed=5)
+    new = {"user_id": a["user_id"], "project_id": a["project_id"], "task_id": a["task_id"], "hours": 0}
+    zero = case.admin("POST", "time_entries", {**new, "spent_date": a["spent_date"].isoformat()})
+    assert case.reconcile().merged == 1  # the insert comes from updated_since
+    case.admin("DELETE", f"time_entries/{zero['id']}")
+    report = case.reconcile()
+    assert harvest_staged(case) == harvest_truth(case)
+    # Every user's hours agree, so the counts are halved down to the day.
+    assert report.series_windows == [] and report.not_comparable == []
+    counted = [d for d in report.drifted if d.reason.startswith("count")]
+    assert counted and all(d.start <= a["spent_date"] < d.end for d in counted)
+    bound = 2 + 2 + math.ceil(math.log2(case.full)) + 3
+    assert report.requests <= bound, (report.requests, report.drifted)
+
+
+def test_harvest_totals_that_are_not_comparable_are_left_to_the_counts(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "harvest", "time_entries")
+    totals = case.entity.drift.totals if case.entity.drift else None
+    assert totals is not None
+    # Unrounded hours against a report of rounded ones: most users differ, so the report is not used.
+    drift = dataclasses.replace(case.entity.drift, totals=dataclasses.replace(totals, column="hours"))
+    case.entity = dataclasses.replace(case.entity, drift=drift)
+    (victim,) = case.old_rows(1, seed=6)
+    case.admin("DELETE", f"time_entries/{victim['id']}")
+    report = case.reconcile()
+    assert harvest_staged(case) == harvest_truth(case)
+    assert len(report.not_comparable) == 2 and report.series_windows == []
+    assert any(
+        d.start <= victim["spent_date"] < d.end for d in report.drifted if d.reason.startswith("count")
+    )
 
 
 def test_harvest_edits_and_inserts_cost_two_requests(sandbox: RunningServer, tmp_path: Path) -> None:

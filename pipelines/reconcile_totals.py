@@ -1,0 +1,124 @@
+"""Reconcile by series totals: which series (e.g. users) a disagreeing count comes from.
+
+After the change feed has merged every edit and insert, a probe window whose count still differs
+holds deletions, and a count tells little about where: halving it costs about log2(pages) probes per
+deletion. An entity whose ``Drift`` declares ``totals`` (``connectors.core.entity.Totals``, e.g.
+Harvest's team time report: hours per user over up to a year, one request) is asked for those
+figures over each such window, cut into pieces of at most ``max_days``; they are compared with the
+same sums of the staged rows per series, and each series that differs is re-read alone over that
+piece (the entity's list filtered to it, ``filter_param``) and its rows replaced. The counts are
+then narrowed as usual for what the totals cannot see (a deleted record worth 0 hours).
+
+Where more than ``max_share`` of a piece's compared series differ, the figures are taken as not
+comparable (e.g. the report rounds other than the staged column) and the piece is left to the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.core.drift import series_totals, totals_of
+from connectors.core.entity import Entity
+from connectors.core.extract import Extractor
+from pipelines.reconcile_narrow import DriftFound, Window
+from pipelines.reconcile_staged import _read
+from pipelines.staging import Staging
+
+SHOWN = 3  # series named in a drifted piece's reason
+
+
+@dataclass
+class SeriesDrift:
+    found: list[DriftFound] = field(default_factory=list)  # one per piece with series that differ
+    reread: list[tuple[Window, tuple[Any, ...]]] = field(default_factory=list)  # piece, its series
+    not_comparable: list[Window] = field(default_factory=list)  # too many series differ: left to counts
+    requests: int = 0  # report request series asked (one per piece)
+
+
+def pieces(start: dt.date, end: dt.date, max_days: int) -> list[Window]:
+    """``[start, end)`` cut into windows of at most ``max_days`` days, as evenly as possible."""
+    days = (end - start).days
+    n = max(1, -(-days // max(1, max_days)))
+    cuts = [start + dt.timedelta(days=days * i // n) for i in range(n + 1)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if a < b]
+
+
+def staged_totals(table: pa.Table, entity: Entity, start: dt.date, end: dt.date) -> dict[Any, float]:
+    """The totals' figure summed from the staged rows of ``[start, end)``, per series."""
+    totals = totals_of(entity)
+    assert totals is not None
+    day = table.column("_window_start")
+    part = table.filter(pc.and_(pc.greater_equal(day, pa.scalar(start)), pc.less(day, pa.scalar(end))))
+    values = pc.fill_null(pc.cast(part.column(totals.column), pa.float64()), 0.0)
+    sums = (
+        pa.table({"s": part.column(totals.series_column), "v": values})
+        .group_by("s")
+        .aggregate([("v", "sum")])
+    )
+    return {
+        s: v
+        for s, v in zip(*(sums.column(c).to_pylist() for c in ("s", "v_sum")), strict=True)
+        if s is not None
+    }
+
+
+def compare(
+    entity: Entity, window: Window, source: dict[Any, float], staged: dict[Any, float]
+) -> SeriesDrift:
+    """The series of one piece whose figures differ (or the piece as not comparable)."""
+    totals = totals_of(entity)
+    assert totals is not None
+    out = SeriesDrift()
+    every = sorted(set(source) | set(staged), key=str)
+    rows = [(s, staged.get(s, 0.0), source.get(s, 0.0)) for s in every]
+    differ = [r for r in rows if abs(r[1] - r[2]) > totals.tolerance]
+    if not differ:
+        return out
+    if len(differ) > max(1, totals.max_share * len(every)):
+        out.not_comparable.append(window)
+        return out
+    shown = "; ".join(
+        f"{totals.series_column} {s}: {a:g} staged, {b:g} at the source" for s, a, b in differ[:SHOWN]
+    )
+    more = f" (+{len(differ) - SHOWN} more)" if len(differ) > SHOWN else ""
+    a, b = window
+    out.found.append(
+        DriftFound(
+            a,
+            b,
+            f"{totals.value_field} by {totals.series_column}: {shown}{more}",
+            {totals.value_field: sum(r[1] for r in differ)},
+            {totals.value_field: sum(r[2] for r in differ)},
+            tuple(r[0] for r in differ),
+        )
+    )
+    out.reread.append((window, tuple(r[0] for r in differ)))
+    return out
+
+
+async def find_series(
+    ex: Extractor, entity: Entity, staging: Staging, connection: str, windows: list[Window]
+) -> SeriesDrift:
+    """Ask the totals of every piece of ``windows`` and compare them with staging per series."""
+    totals = totals_of(entity)
+    assert totals is not None
+    asked = [p for a, b in windows for p in pieces(a, b, totals.max_days)]
+    answers = await asyncio.gather(*(series_totals(ex, entity, a, b) for a, b in asked))
+    out = SeriesDrift(requests=len(asked))
+    if not asked:
+        return out
+    first, last = min(a for a, _ in asked), max(b for _, b in asked)
+    table = _read(staging, connection, entity, first, last, {totals.column, totals.series_column})
+    for (a, b), source in zip(asked, answers, strict=True):
+        part = compare(entity, (a, b), source, staged_totals(table, entity, a, b))
+        out.found += part.found
+        out.reread += part.reread
+        out.not_comparable += part.not_comparable
+    return out
