@@ -110,6 +110,7 @@ def reconcile_older(
             if found.not_comparable
             else {}
         ),
+        **({"reconcile_totals_unavailable": found.totals_unavailable} if found.totals_unavailable else {}),
     }
 
 

@@ -72,7 +72,7 @@ import pyarrow as pa
 
 from connectors.core.drift import changed_records, drift_of, totals_of
 from connectors.core.entity import Entity, Source
-from connectors.core.errors import ConfigError
+from connectors.core.errors import ConfigError, ForbiddenError, NotFoundError
 from connectors.core.extract import Extractor
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
@@ -118,6 +118,7 @@ class ReconcileReport:
     days_compared: int = 0  # (series, day) figures of the fingerprint compared with staging
     unchecked: list[Any] = field(default_factory=list)  # series the fingerprint could not compare
     not_comparable: list[Window] = field(default_factory=list)  # totals too far off: left to counts
+    totals_unavailable: str = ""  # why the totals could not be asked (then only the counts were)
     probe_requests: int = 0  # HTTP requests spent finding drift: probes and change feed (retries too)
     reextract_requests: int = 0  # HTTP requests of the re-extractions
     probe_stats: dict[str, float] = field(default_factory=dict)
@@ -229,7 +230,11 @@ class _Run:
         ]
         if not differ:
             return known
-        found = self.probing(lambda ex: find_series(ex, entity, self.staging, self.connection, differ))
+        try:
+            found = self.probing(lambda ex: find_series(ex, entity, self.staging, self.connection, differ))
+        except (ForbiddenError, NotFoundError) as exc:  # e.g. a token without report rights
+            report.totals_unavailable = str(exc)
+            return known  # the counts are narrowed as without the totals
         report.not_comparable += found.not_comparable
         for why, ((a, b), who) in zip(found.found, found.reread, strict=True):
             report.drifted += [

@@ -221,6 +221,25 @@ def test_harvest_a_deleted_entry_worth_no_hours_is_found_by_halving_the_counts(
     assert report.requests <= bound, (report.requests, report.drifted)
 
 
+def test_harvest_without_report_rights_the_counts_find_a_deletion(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "harvest", "time_entries")
+    faults = httpx.post(
+        sandbox.url("/harvest/_admin/faults"), json={"forbidden": [{"path": "/v2/reports/*"}]}
+    )
+    assert faults.status_code == 200, faults.text
+    (victim,) = case.old_rows(1, seed=7)
+    case.admin("DELETE", f"time_entries/{victim['id']}")
+    report = case.reconcile()
+    assert harvest_staged(case) == harvest_truth(case)
+    assert "403" in report.totals_unavailable or "forbidden" in report.totals_unavailable.lower()
+    assert report.series_windows == []
+    assert any(
+        d.start <= victim["spent_date"] < d.end for d in report.drifted if d.reason.startswith("count")
+    )
+
+
 def test_harvest_totals_that_are_not_comparable_are_left_to_the_counts(
     sandbox: RunningServer, tmp_path: Path
 ) -> None:
