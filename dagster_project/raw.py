@@ -333,8 +333,12 @@ def build_raw_asset(
                 report.fields = part.fields if report.fields is None else report.fields.merge(part.fields)
             if older is not None:
                 flows = _run_flows(context.run.tags, reading)
-                cheaper = all(catalog.flow_file.flows[f].reconcile.reread_when_cheaper for f in flows)
-                checked = reconcile_older(context, source, settings, name, entity, staging, *older, cheaper)
+                specs = [catalog.flow_file.flows[f].reconcile for f in flows]
+                cheaper = all(r.reread_when_cheaper for r in specs)
+                refresh = max((r.refresh_months for r in specs), default=0)
+                checked = reconcile_older(
+                    context, source, settings, name, entity, staging, *older, cheaper, refresh
+                )
         touched = (
             keys
             if keys is not None

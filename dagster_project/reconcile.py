@@ -11,7 +11,8 @@ the run replace (or upsert, with deletions) the whole range from staging, which 
 
 An entity that declares no cheap signal is re-read whole over the range: slower, never wrong. So
 is a small account where probing would cost as many requests as re-reading (the flow's
-``reconcile.reread_when_cheaper``, default true).
+``reconcile.reread_when_cheaper``, default true). ``reconcile.refresh_months`` also re-reads that
+many months read longest ago, for what no cheap figure shows.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def reconcile_older(
     start: dt.date,
     end: dt.date,
     reread_when_cheaper: bool = True,
+    refresh_months: int = 0,
 ) -> dict[str, Any]:
     """Check days ``[start, end)`` of a staged daily entity; returns the asset's metadata about it."""
     span = f"{start.isoformat()}..{end.isoformat()}"
@@ -57,7 +59,15 @@ def reconcile_older(
             "reconcile_rows_reread": report.rows,
         }
     found = reconcile_entity(
-        source, settings, connection, entity, staging, start, end, reread_if_cheaper=reread_when_cheaper
+        source,
+        settings,
+        connection,
+        entity,
+        staging,
+        start,
+        end,
+        reread_if_cheaper=reread_when_cheaper,
+        refresh_months=refresh_months,
     )
     whole = len(found.drifted) == 1 and found.drifted[0].reason.startswith("re-read whole")
     months = [] if whole else found.months
@@ -111,6 +121,15 @@ def reconcile_older(
             else {}
         ),
         **({"reconcile_totals_unavailable": found.totals_unavailable} if found.totals_unavailable else {}),
+        **(
+            {  # months re-read because they were read longest ago (reconcile.refresh_months)
+                "reconcile_refreshed": ", ".join(
+                    f"{a}..{b - dt.timedelta(days=1)}" for a, b in found.refreshed
+                )
+            }
+            if found.refreshed
+            else {}
+        ),
     }
 
 

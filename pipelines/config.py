@@ -185,6 +185,10 @@ class Reconcile(Strict):
     # A small account: when probing would cost as many requests as re-reading the range, re-read it
     # (exact, and it also catches what no cheap figure shows). false: always probe.
     reread_when_cheaper: bool = True
+    # Also re-read this many months of the range each time, those read longest ago, whatever the
+    # figures say: what no cheap figure shows (a new text or project of an old Clockodo or Clockify
+    # entry) then lands within (months in the range / refresh_months) reconciles. 0: off.
+    refresh_months: Annotated[int, Field(ge=0, le=1200)] = 0
 
 
 class Flow(Strict):

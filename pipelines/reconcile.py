@@ -28,6 +28,10 @@ Scheduled runs re-read the last N days, so an edit, insert or deletion older tha
 5. **Re-extraction**: drifted windows, joined where one re-read is cheaper than two, go through
    ``stage_entity``, which replaces exactly their days in the month files; series-scoped ones are
    staged apart and only those series' rows of those days are replaced.
+6. **Refresh** (``refresh_months`` N > 0): the N months of the range read longest ago (their
+   oldest ``_extracted_at``) are re-read whole whatever the signals say, so what no cheap figure
+   shows (a new text or project of an old Clockodo or Clockify entry) lands within a known number
+   of reconciles: months in the range / N.
 
 Signals, from ``shared/reference/*.md``:
 
@@ -85,6 +89,7 @@ from pipelines.reconcile_staged import (
     changes_since,
     keys_by_day,
     merge_changed,
+    read_longest_ago,
     replace_series,
     same,
     save_marker,
@@ -119,6 +124,7 @@ class ReconcileReport:
     unchecked: list[Any] = field(default_factory=list)  # series the fingerprint could not compare
     not_comparable: list[Window] = field(default_factory=list)  # totals too far off: left to counts
     totals_unavailable: str = ""  # why the totals could not be asked (then only the counts were)
+    refreshed: list[Window] = field(default_factory=list)  # months re-read as read longest ago
     probe_requests: int = 0  # HTTP requests spent finding drift: probes and change feed (retries too)
     reextract_requests: int = 0  # HTTP requests of the re-extractions
     probe_stats: dict[str, float] = field(default_factory=dict)
@@ -289,6 +295,7 @@ def reconcile_entity(
     cost_aware: bool = True,
     reread_if_cheaper: bool = False,
     fingerprint: bool = True,
+    refresh_months: int = 0,
 ) -> ReconcileReport:
     """Compare ``[start, end)`` of a staged daily entity with the source's cheap signals, narrow
     each disagreement down and re-extract only those days (see the module docstring). Blocking.
@@ -302,7 +309,7 @@ def reconcile_entity(
     ``fingerprint=False`` skips the entity's ``Drift.fingerprint`` (per-day figures of whole years,
     checked and repaired before the probes; ``pipelines/reconcile_days.py``).
     ``now`` is the reconcile's time, remembered as the change feed's next cursor (less
-    ``CLOCK_SKEW``).
+    ``CLOCK_SKEW``). ``refresh_months``: also re-read that many months read longest ago (step 6).
     """
     if isinstance(entity, str):
         entity = source.entity(entity)
@@ -397,6 +404,10 @@ def reconcile_entity(
                 scoped.setdefault((d.start, d.end), set()).update(d.series)
         for (a, b), series in sorted(scoped.items()):
             run.reextract_series(a, b, tuple(sorted(series)))
+        for a, b in read_longest_ago(staging, connection, entity, start, end, refresh_months):
+            if not any(x <= a and b <= y for x, y in report.windows):  # not just re-read anyway
+                run.reextract([(a, b)])
+                report.refreshed.append((a, b))
         if changes is not None:
             save_marker(staging, connection, entity, start, end, now - CLOCK_SKEW)
     finally:

@@ -239,6 +239,27 @@ def replace_series(
     return written
 
 
+def read_longest_ago(
+    staging: Staging, connection: str, entity: Entity, start: dt.date, end: dt.date, n: int
+) -> list[tuple[dt.date, dt.date]]:
+    """The ``n`` month windows of ``[start, end)`` (clipped to it) whose staged rows were read longest
+    ago (the oldest ``_extracted_at`` of the rows in the window); months with nothing staged first."""
+    if n <= 0:
+        return []
+    table = _read(staging, connection, entity, start, end, {"_extracted_at"})
+    oldest: dict[str, Any] = {}
+    if table.num_rows:
+        month = pc.strftime(table.column("_window_start").cast(pa.timestamp("s")), format="%Y-%m")
+        sums = (
+            pa.table({"m": month, "t": table.column("_extracted_at")}).group_by("m").aggregate([("t", "min")])
+        )
+        oldest = dict(zip(sums.column("m").to_pylist(), sums.column("t_min").to_pylist(), strict=True))
+    windows = [(max(a, start), min(b, end)) for a, b in month_pieces(start, end)]
+    never = dt.datetime.min.replace(tzinfo=dt.UTC)
+    ranked = sorted(windows, key=lambda w: (oldest.get(w[0].strftime("%Y-%m")) or never, w[0]))
+    return sorted(ranked[:n])
+
+
 def keys_by_day(entity: Entity, table: pa.Table) -> dict[dt.date, set[tuple[Any, ...]]]:
     """The primary keys of ``table``'s rows per staged day."""
     cols = [table.column(k).to_pylist() for k in entity.primary_key]

@@ -152,3 +152,23 @@ def test_a_small_account_is_re_read_whole_when_that_is_cheaper(sandbox, tmp_path
     metadata = meta.asset_materialization.metadata
     assert str(metadata["drifted_months"].value).startswith("re-read whole")
     assert int(metadata["reconcile_probe_requests"].value) == 0  # no probe was worth asking
+
+
+def test_refresh_months_lands_an_edit_no_figure_shows(sandbox, tmp_path: Path) -> None:
+    flow = FLOW.replace("{reread_when_cheaper: false}", "{reread_when_cheaper: false, refresh_months: 12}")
+    (tmp_path / "flow.yaml").write_text(flow)
+    start = TODAY - dt.timedelta(days=150)
+    assert main(["flows", "run", "wh", "--start", start.isoformat()]) == 0
+    oldest = sorted(ids("entries"))[0]
+    edit = {"text": "a new text, months later"}
+    httpx.patch(f"{sandbox.base_url}/clockodo/api/_admin/entries/{oldest}", json=edit).raise_for_status()
+    assert main(["flows", "reconcile", "wh"]) == 0
+    with duckdb.connect("out/wh.duckdb", read_only=True) as con:
+        for table in ("entries", "entries_up"):
+            row = con.execute(f"SELECT text FROM {table} WHERE id = ?", [oldest]).fetchone()
+            assert row == ("a new text, months later",), table
+    instance = dg.DagsterInstance.get()
+    record = instance.fetch_materializations(dg.AssetKey(["raw", "cl", "entries"]), limit=1).records[0]
+    metadata = record.asset_materialization.metadata
+    assert metadata["drifted_months"].value == "none"  # no figure moved: the refresh re-read it
+    assert str(metadata["reconcile_refreshed"].value).count("..") >= 5

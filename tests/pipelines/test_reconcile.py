@@ -451,6 +451,33 @@ def test_clockodo_an_edit_in_place_is_invisible_without_the_fingerprint(
     assert report.windows == [] and clockodo_staged(case) != clockodo_truth(case)  # counts agree
 
 
+def test_clockodo_a_text_edit_is_invisible_to_the_figures_and_lands_by_the_refresh(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    case = Case(sandbox, tmp_path, "clockodo", "entries", start=ANCHOR - dt.timedelta(days=365), end=OLD)
+    (row,) = case.old_rows(1, seed=12, timed=True)
+    case.admin("PATCH", f"entries/{row['id']}", {"text": "rewritten a year later"})
+
+    def staged_text() -> str | None:
+        table = case.staged()
+        return table.filter(pc.equal(table.column("id"), row["id"])).column("text")[0].as_py()
+
+    assert case.reconcile().rows_reread == 0 and staged_text() == row["text"]  # no figure moved
+    months = {
+        r["_window_start"].strftime("%Y-%m") for r in case.staged().select(["_window_start"]).to_pylist()
+    }
+    refreshed: set[tuple[dt.date, dt.date]] = set()
+    for _ in range(-(-len(months) // 4)):  # four months a reconcile: every month within this many
+        report = case.reconcile(refresh_months=4)
+        assert len(report.refreshed) == 4 and report.rows_reread > 0
+        new = set(report.refreshed) - refreshed  # each time the months read longest ago
+        assert len(new) == min(4, len(months) - len(refreshed)), (report.refreshed, refreshed)
+        refreshed |= new
+    assert {a.strftime("%Y-%m") for a, _ in refreshed} == months
+    assert staged_text() == "rewritten a year later"
+    assert clockodo_staged(case) == clockodo_truth(case)
+
+
 def test_a_range_cheaper_to_re_read_than_to_probe_is_re_read_when_asked(
     sandbox: RunningServer, tmp_path: Path
 ) -> None:
