@@ -96,6 +96,7 @@ from pipelines.reconcile_staged import (
     series_keys_by_day,
 )
 from pipelines.reconcile_totals import find_series
+from pipelines.reconcile_totals import reason as series_reason
 from pipelines.staging import Staging, partition_keys, release_memory, stage_entity
 
 __all__ = ["DriftFound", "ReconcileReport", "reconcile_entity"]
@@ -242,17 +243,16 @@ class _Run:
             report.totals_unavailable = str(exc)
             return known  # the counts are narrowed as without the totals
         report.not_comparable += found.not_comparable
-        for why, ((a, b), who) in zip(found.found, found.reread, strict=True):
-            report.drifted += [
-                DriftFound(d, d + dt.timedelta(days=1), why.reason, series=who)
-                for d in self.reextract_filtered(a, b, who)
-            ]
+        for (a, b), who in found.reread:
+            for d, series in sorted(self.reextract_filtered(a, b, who).items()):
+                why = series_reason(entity, found.figures, series)
+                report.drifted.append(DriftFound(d, d + dt.timedelta(days=1), why, series=tuple(series)))
         return known
 
-    def reextract_filtered(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> list[dt.date]:
+    def reextract_filtered(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> dict[dt.date, set[Any]]:
         """Re-read ``series`` over ``[a, b)`` one at a time through the entity's own list filtered
         to it (``Totals.filter_param``, one request series for the whole window), then replace
-        only their rows of those days. Returns the days whose records of those series changed."""
+        only their rows of those days. Returns the days whose records changed, with their series."""
         totals = totals_of(self.entity)
         w = self.entity.window
         assert totals is not None and w is not None
@@ -273,8 +273,9 @@ class _Run:
                 self.staging, self.connection, self.entity, fresh, a, b, series, column=totals.series_column
             )
         self.report.series_windows.append((a, b, series))
-        after = keys_by_day(self.entity, fresh)
-        return sorted(d for d in before.keys() | after.keys() if before.get(d) != after.get(d))
+        after = keys_by_day(self.entity, fresh, totals.series_column)
+        changed = {d: before.get(d, set()) ^ after.get(d, set()) for d in before.keys() | after.keys()}
+        return {d: {k[0] for k in keys} for d, keys in changed.items() if keys}
 
 
 def reconcile_entity(

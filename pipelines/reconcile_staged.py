@@ -260,9 +260,9 @@ def read_longest_ago(
     return sorted(ranked[:n])
 
 
-def keys_by_day(entity: Entity, table: pa.Table) -> dict[dt.date, set[tuple[Any, ...]]]:
-    """The primary keys of ``table``'s rows per staged day."""
-    cols = [table.column(k).to_pylist() for k in entity.primary_key]
+def keys_by_day(entity: Entity, table: pa.Table, column: str) -> dict[dt.date, set[tuple[Any, ...]]]:
+    """``(column, *primary key)`` of ``table``'s rows per staged day."""
+    cols = [table.column(k).to_pylist() for k in (column, *entity.primary_key)]
     out: dict[dt.date, set[tuple[Any, ...]]] = {}
     for day, *key in zip(table.column("_window_start").to_pylist(), *cols, strict=True):
         out.setdefault(day, set()).add(tuple(key))
@@ -278,10 +278,11 @@ def series_keys_by_day(
     column: str,
     values: Sequence[Any],
 ) -> dict[dt.date, set[tuple[Any, ...]]]:
-    """The primary keys of the staged rows of ``[start, end)`` whose ``column`` is one of ``values``."""
+    """``(column, *primary key)`` of the staged rows of ``[start, end)`` whose ``column`` is one of
+    ``values``, per day."""
     table = _read(staging, connection, entity, start, end, {column, *entity.primary_key})
     table = table.filter(pc.fill_null(pc.is_in(table.column(column), pa.array(list(values))), False))
-    return keys_by_day(entity, table)
+    return keys_by_day(entity, table, column)
 
 
 # -- marker -----------------------------------------------------------------------------------------

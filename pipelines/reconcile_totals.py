@@ -27,17 +27,15 @@ import pyarrow.compute as pc
 from connectors.core.drift import series_totals, totals_of
 from connectors.core.entity import Entity
 from connectors.core.extract import Extractor
-from pipelines.reconcile_narrow import DriftFound, Window
+from pipelines.reconcile_narrow import Window
 from pipelines.reconcile_staged import _read
 from pipelines.staging import Staging
-
-SHOWN = 3  # series named in a drifted piece's reason
 
 
 @dataclass
 class SeriesDrift:
-    found: list[DriftFound] = field(default_factory=list)  # one per piece with series that differ
     reread: list[tuple[Window, tuple[Any, ...]]] = field(default_factory=list)  # piece, its series
+    figures: dict[Any, tuple[float, float]] = field(default_factory=dict)  # series: (staged, source)
     not_comparable: list[Window] = field(default_factory=list)  # too many series differ: left to counts
     requests: int = 0  # report request series asked (one per piece)
 
@@ -84,23 +82,21 @@ def compare(
     if len(differ) > max(1, totals.max_share * len(every)):
         out.not_comparable.append(window)
         return out
-    shown = "; ".join(
-        f"{totals.series_column} {s}: {a:g} staged, {b:g} at the source" for s, a, b in differ[:SHOWN]
-    )
-    more = f" (+{len(differ) - SHOWN} more)" if len(differ) > SHOWN else ""
-    a, b = window
-    out.found.append(
-        DriftFound(
-            a,
-            b,
-            f"{totals.value_field} by {totals.series_column}: {shown}{more}",
-            {totals.value_field: sum(r[1] for r in differ)},
-            {totals.value_field: sum(r[2] for r in differ)},
-            tuple(r[0] for r in differ),
-        )
-    )
     out.reread.append((window, tuple(r[0] for r in differ)))
+    out.figures = {r[0]: (r[1], r[2]) for r in differ}
     return out
+
+
+def reason(entity: Entity, figures: dict[Any, tuple[float, float]], series: set[Any]) -> str:
+    """Why a day drifted: the figures of the series whose records changed there."""
+    totals = totals_of(entity)
+    assert totals is not None
+    shown = "; ".join(
+        f"{totals.series_column} {s}: {figures[s][0]:g} staged, {figures[s][1]:g} at the source"
+        for s in sorted(series, key=str)
+        if s in figures
+    )
+    return f"{totals.value_field} by {totals.series_column} (over the year): {shown}"
 
 
 async def find_series(
@@ -118,7 +114,7 @@ async def find_series(
     table = _read(staging, connection, entity, first, last, {totals.column, totals.series_column})
     for (a, b), source in zip(asked, answers, strict=True):
         part = compare(entity, (a, b), source, staged_totals(table, entity, a, b))
-        out.found += part.found
         out.reread += part.reread
         out.not_comparable += part.not_comparable
+        out.figures.update(part.figures)
     return out
