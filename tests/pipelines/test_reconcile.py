@@ -197,7 +197,10 @@ def test_harvest_edits_inserts_and_deletions_anywhere_are_repaired(
     assert not [d for d in report.drifted if d.reason.startswith("count")]
     users = {r["user_id"] for r in victims}
     assert {s for _, _, series in report.series_windows for s in series} == users
-    assert report.requests == 2 + 2 + len(users), (report.requests, report.drifted)
+    # The newest year is asked first; the older one only if deletions remain after its re-reads.
+    newest = (case.end - dt.timedelta(days=365), case.end)
+    years = 1 if all(newest[0] <= r["spent_date"] for r in victims) else 2
+    assert report.requests == 2 + years + len(users), (report.requests, report.drifted)
     assert report.windows == [] and report.rows_reread < case.staged().num_rows / 20
     assert_unchanged_costs(case, 2)  # the marker moved on: nothing changed since
 
