@@ -286,5 +286,10 @@ def _table(follower: RunFollower, planned: list[str], out) -> None:
         o = follower.outcomes[asset]
         rows = f"{o.rows:,}" if o.rows is not None else "-"
         print(f"{asset.ljust(width)}  {o.status:8} {rows:>10}  {o.seconds:8.1f}", file=out)
+    notes = [(a, follower.outcomes[a].reconciled) for a in planned if follower.outcomes[a].reconciled]
+    if notes:
+        print("", file=out)
+    for asset, note in notes:
+        print(f"{asset}: {note}", file=out)
     for asset, cause in follower.failures():
         print(f"\n{asset} failed:\n{_indent(_short(cause, asset))}", file=out)

@@ -27,6 +27,29 @@ class AssetOutcome:
     cause: str = ""
     started: float = 0.0
     dry: bool = False  # an output that only reported what it would write
+    reconciled: str = ""  # a reconciling run's raw asset: what the check of older history found
+
+
+def reconcile_note(metadata: dict[str, object]) -> str:
+    """One line from a raw materialization's reconcile metadata (``dagster_project/reconcile.py``)."""
+
+    def get(key: str) -> str:
+        value = metadata.get(key)
+        return str(getattr(value, "value", value)) if value is not None else ""
+
+    if not get("reconciled"):
+        return ""
+    found, reread = get("reconcile_probe_requests"), get("reconcile_reread_requests")
+    cost = f"{found} request(s) to find drift, {reread} to re-read" if found else ""
+    cost = cost or f"{get('reconcile_requests')} request(s)"
+    note = f"reconciled {get('reconciled')}: drifted {get('drifted_months') or 'none'}; {cost}"
+    for key, what in (
+        ("reconcile_refreshed", "refreshed"),
+        ("reconcile_totals_unavailable", "totals not used"),
+    ):
+        if get(key):
+            note += f"; {what} {get(key)}"
+    return note
 
 
 @dataclass
@@ -73,6 +96,7 @@ class RunFollower:
             )
             if rows is not None:
                 out.rows, out.dry = rows, dry
+            out.reconciled = out.reconciled or reconcile_note(dict(mat.metadata))
         elif kind == "STEP_SUCCESS":
             out.status = "dry run" if out.dry else "done"
             out.seconds = entry.timestamp - (out.started or entry.timestamp)

@@ -95,6 +95,9 @@ def test_flows_reconcile_catches_a_deletion_beyond_the_look_back(sandbox, tmp_pa
     assert set(old) <= ids("entries") and set(old) <= ids("entries_up")  # unseen beyond the look-back
     capsys.readouterr()
     assert main(["flows", "reconcile", "wh"]) == 0
+    printed = capsys.readouterr().out  # the CLI says what the check found and what it cost
+    line = next(x for x in printed.splitlines() if x.startswith("raw/cl/entries: reconciled "))
+    assert "drifted none" not in line and "request(s) to find drift" in line, printed
     source = truth(sandbox.base_url, start, TODAY + dt.timedelta(days=1))
     assert ids("entries") == source and ids("entries_up") == source
     instance = dg.DagsterInstance.get()
@@ -107,6 +110,7 @@ def test_flows_reconcile_catches_a_deletion_beyond_the_look_back(sandbox, tmp_pa
     assert 0 < int(meta["reconcile_requests"].value) < 60 and full >= 1
     # a second reconcile finds nothing to re-read
     assert main(["flows", "reconcile", "wh"]) == 0
+    assert "raw/cl/entries: reconciled " in capsys.readouterr().out
     record = instance.fetch_materializations(dg.AssetKey(["raw", "cl", "entries"]), limit=1).records[0]
     assert record.asset_materialization.metadata["drifted_months"].value == "none"
     assert int(record.asset_materialization.metadata["reconcile_reread_requests"].value) == 0
