@@ -7,7 +7,8 @@
     schedule: {cron: "0 6 * * 1-5", timezone: Europe/Berlin}
 
 ``cron_expressions`` gives the cron strings for Dagster (``cron_schedule`` takes a list; the zone goes to
-``execution_timezone``), ``next_runs`` the coming run times, ``describe`` a sentence.
+``execution_timezone``), ``next_runs`` the coming run times, ``describe`` a sentence. Cron strings are
+parsed and rendered by ``pipelines/cron.py``.
 
 Intervals: 5, 10, 15, 20, 30 minutes; 1, 2, 3, 4, 6, 8, 12 hours (steps that divide the hour or the day,
 so every run lands on the same clock times each day); day, week, month. A window ``between:
@@ -32,13 +33,13 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import islice, pairwise
+from itertools import islice
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator, model_validator
 
+from .cron import Cron, parse_cron, render
 from .model import Strict
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Python's weekday() order
@@ -52,16 +53,6 @@ _UNITS = {
     **dict.fromkeys(("week", "weeks", "weekly"), "week"),
     **dict.fromkeys(("month", "months", "monthly"), "month"),
 }
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron numbers Sunday 0 (and 7)
-# name, low, high, names for the low.. values
-_FIELDS = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day-of-month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 0, 7, _CRON_DAYS),
-)
 _SCAN_DAYS = 366 * 9  # a 29 February cron can wait 8 years (2096 -> 2104)
 
 
@@ -116,107 +107,6 @@ def _canonical_every(unit: str, count: int) -> str:
     return unit if count == 1 and unit != "minute" else f"{count} {unit}s"
 
 
-@dataclass(frozen=True)
-class _Cron:
-    """One cron string as sets of values; day-of-week in cron numbering (Sunday 0)."""
-
-    text: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    doms: frozenset[int]
-    months: frozenset[int]
-    dows: frozenset[int]
-    last_dom: bool = False
-
-    def runs_on(self, day: dt.date) -> bool:
-        if day.month not in self.months:
-            return False
-        dom = day.day in self.doms or (
-            self.last_dom and day.day == calendar.monthrange(day.year, day.month)[1]
-        )
-        dow = (day.weekday() + 1) % 7 in self.dows
-        # cron (and croniter, which Dagster uses): restricting both day fields means either may match
-        if (self.last_dom or len(self.doms) < 31) and len(self.dows) < 7:
-            return dom or dow
-        return dom and dow
-
-
-def _parse_field(text: str, index: int, expr: str) -> frozenset[int]:
-    name, low, high, names = _FIELDS[index]
-    where = f"cron {expr!r}: {name} field {text!r}"
-    values: set[int] = set()
-
-    def number(token: str) -> int:
-        if token.isdigit():
-            value = int(token)
-        elif token in names:
-            value = names.index(token) + low
-        else:
-            named = f" or names {names[0]}..{names[-1]}" if names else ""
-            raise ValueError(f"{where}: {token!r} is not a value; use numbers {low}-{high}{named}")
-        if not low <= value <= high:
-            raise ValueError(f"{where}: {value} is out of range {low}-{high}")
-        return value
-
-    for item in text.lower().split(","):
-        m = re.fullmatch(r"(\*|\w+(?:-(\w+))?)(?:/(\d+))?", item)
-        if m is None:
-            raise ValueError(
-                f"{where}: can't read {item!r}; use numbers, ranges (1-5), lists (1,3) and steps (*/15) - "
-                "extensions such as W, # and ? are not supported"
-            )
-        step = int(m[3]) if m[3] else 1
-        if m[1] == "*":
-            first, last = low, (6 if index == 4 else high)
-        else:
-            first = number(m[1].split("-")[0])
-            last = number(m[2]) if m[2] else (high if m[3] else first)  # "5/15" means 5-59/15
-        if first > last:
-            raise ValueError(f"{where}: the range {item!r} runs backwards; split it, e.g. 5-6,0-1")
-        if step == 0 or (step > 1 and len(range(first, last + 1, step)) == 1):
-            raise ValueError(f"{where}: the step in {item!r} gives at most one value; use a smaller step")
-        values.update(range(first, last + 1, step))
-    return frozenset(v % 7 for v in values) if index == 4 else frozenset(values)
-
-
-def _parse_cron(expr: str) -> _Cron:
-    parts = expr.split()
-    if len(parts) != 5:
-        raise ValueError(
-            f"cron {expr!r} has {len(parts)} fields; it needs 5: minute hour day-of-month month day-of-week "
-            "(e.g. '0 6 * * 1-5')"
-        )
-    last_dom = parts[2].upper() == "L"  # Dagster's croniter knows L: the last day of the month
-    doms = frozenset() if last_dom else _parse_field(parts[2], 2, expr)
-    minutes, hours, months, dows = (_parse_field(parts[i], i, expr) for i in (0, 1, 3, 4))
-    if not last_dom and len(dows) == 7:
-        longest = {m: 29 if m == 2 else calendar.monthrange(2001, m)[1] for m in months}
-        if not any(d <= longest[m] for d in doms for m in months):
-            raise ValueError(
-                f"cron {expr!r} never runs: no month in it has day {', '.join(map(str, sorted(doms)))}"
-            )
-    return _Cron(" ".join(parts), minutes, hours, doms, months, dows, last_dom)
-
-
-def _render(values: frozenset[int], low: int, high: int, steps: bool = True) -> str:
-    """The shortest usual cron field for a set of values (``steps``: may use */N and a-b/N)."""
-    vs = sorted(values)
-    if vs == list(range(low, high + 1)):
-        return "*"
-    step = vs[1] - vs[0] if len(vs) > 1 else 0
-    if steps and step > 1 and vs == list(range(low, high + 1, step)):
-        return f"*/{step}"
-    if len(vs) >= 3 and len({b - a for a, b in pairwise(vs)}) == 1 and (steps or step == 1):
-        return f"{vs[0]}-{vs[-1]}" if step == 1 else f"{vs[0]}-{vs[-1]}/{step}"
-    runs: list[list[int]] = []
-    for v in vs:
-        if runs and v == runs[-1][-1] + 1:
-            runs[-1].append(v)
-        else:
-            runs.append([v])
-    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
-
-
 class Schedule(Strict):
     """``cron:`` or ``every:`` (with ``at``, ``days``, ``day_of_month``, ``between``), and ``timezone``."""
 
@@ -247,7 +137,7 @@ class Schedule(Strict):
     def _cron(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"cron: give a string such as '0 6 * * 1-5', not {value!r}")
-        return _parse_cron(value).text
+        return parse_cron(value).text
 
     @field_validator("every", mode="before")
     @classmethod
@@ -375,10 +265,10 @@ def _local_times(schedule: Schedule) -> list[int]:
     return list(range(start, end + 1, step))
 
 
-def _crons(schedule: Schedule) -> list[_Cron]:
+def _crons(schedule: Schedule) -> list[Cron]:
     if schedule.cron is not None:
-        return [_parse_cron(schedule.cron)]
-    dow = _render(frozenset((DAYS.index(d) + 1) % 7 for d in schedule.days or DAYS), 0, 6, steps=False)
+        return [parse_cron(schedule.cron)]
+    dow = render(frozenset((DAYS.index(d) + 1) % 7 for d in schedule.days or DAYS), 0, 6, steps=False)
     dom = "*" if schedule.day_of_month is None else str(schedule.day_of_month).replace("last", "L")
     minutes_by_hour: dict[int, set[int]] = {}
     for t in _local_times(schedule):
@@ -389,7 +279,7 @@ def _crons(schedule: Schedule) -> list[_Cron]:
         hours_by_minutes.setdefault(frozenset(minutes), set()).add(hour)
     # parsed back from the text, so what Dagster gets is exactly what next_runs iterates
     return [
-        _parse_cron(f"{_render(minutes, 0, 59)} {_render(frozenset(hours), 0, 23)} {dom} * {dow}")
+        parse_cron(f"{render(minutes, 0, 59)} {render(frozenset(hours), 0, 23)} {dom} * {dow}")
         for minutes, hours in hours_by_minutes.items()
     ]
 
