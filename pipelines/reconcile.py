@@ -84,6 +84,7 @@ from pipelines.reconcile_staged import (
     StagedDays,
     changes_since,
     merge_changed,
+    note_refreshed,
     read_longest_ago,
     save_marker,
 )
@@ -226,6 +227,8 @@ def reconcile_entity(
             if not any(x <= a and b <= y for x, y in report.windows):  # not just re-read anyway
                 run.reextract([(a, b)])
                 report.refreshed.append((a, b))
+        if report.refreshed:
+            note_refreshed(staging, connection, entity, report.refreshed, dt.datetime.now(dt.UTC))
         if changes is not None:
             save_marker(staging, connection, entity, start, end, now - CLOCK_SKEW)
     finally:

@@ -28,6 +28,7 @@ from pipelines.datadir import Location
 from pipelines.staging import Staging, partition_keys
 
 MARKER = ".reconcile.json"  # in the entity's staging folder; not a *.parquet file, so never read as data
+REFRESHED = ".refreshed.json"  # month -> when a reconcile's refresh last re-read it whole
 MARKERS_KEPT = 8
 
 
@@ -254,10 +255,31 @@ def read_longest_ago(
             pa.table({"m": month, "t": table.column("_extracted_at")}).group_by("m").aggregate([("t", "min")])
         )
         oldest = dict(zip(sums.column("m").to_pylist(), sums.column("t_min").to_pylist(), strict=True))
-    windows = [(max(a, start), min(b, end)) for a, b in month_pieces(start, end)]
+    text = datadir.read_bytes(staging.folder(connection, entity.name) / REFRESHED)
+    refreshed = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(text).items()} if text else {}
     never = dt.datetime.min.replace(tzinfo=dt.UTC)
-    ranked = sorted(windows, key=lambda w: (oldest.get(w[0].strftime("%Y-%m")) or never, w[0]))
-    return sorted(ranked[:n])
+
+    def last_read(window: tuple[dt.date, dt.date]) -> dt.datetime:
+        key = window[0].strftime("%Y-%m")  # a month without rows counts from its last refresh
+        return max((t for t in (oldest.get(key), refreshed.get(key)) if t is not None), default=never)
+
+    windows = [(max(a, start), min(b, end)) for a, b in month_pieces(start, end)]
+    return sorted(sorted(windows, key=lambda w: (last_read(w), w[0]))[:n])
+
+
+def note_refreshed(
+    staging: Staging,
+    connection: str,
+    entity: Entity,
+    windows: Sequence[tuple[dt.date, dt.date]],
+    when: dt.datetime,
+) -> None:
+    """Remember when these month windows were re-read whole (for months that hold no rows)."""
+    path = staging.folder(connection, entity.name) / REFRESHED
+    text = datadir.read_bytes(path)
+    refreshed: dict[str, str] = json.loads(text) if text else {}
+    refreshed.update({a.strftime("%Y-%m"): when.isoformat() for a, _ in windows})
+    datadir.write_bytes(path, json.dumps(dict(sorted(refreshed.items())), indent=1).encode())
 
 
 def keys_by_day(entity: Entity, table: pa.Table, column: str) -> dict[dt.date, set[tuple[Any, ...]]]:

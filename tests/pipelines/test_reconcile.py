@@ -481,6 +481,17 @@ def test_clockodo_a_text_edit_is_invisible_to_the_figures_and_lands_by_the_refre
     assert clockodo_staged(case) == clockodo_truth(case)
 
 
+def test_the_refresh_moves_on_past_months_without_records(sandbox: RunningServer, tmp_path: Path) -> None:
+    # The sandbox has no entries after its anchor: the range's last two months hold no rows, so
+    # only the refresh's own note tells when they were read.
+    end = dt.date(ANCHOR.year, ANCHOR.month + 2, 1)
+    case = Case(sandbox, tmp_path, "clockodo", "entries", start=dt.date(2026, 4, 1), end=end)
+    picked = [case.reconcile(refresh_months=1).refreshed for _ in range(4)]
+    # Never-read months first, then the ones read longest ago: each month once, none stuck.
+    months = [a.strftime("%Y-%m") for p in picked for a, _ in p]
+    assert months == ["2026-06", "2026-07", "2026-04", "2026-05"]
+
+
 def test_a_range_cheaper_to_re_read_than_to_probe_is_re_read_when_asked(
     sandbox: RunningServer, tmp_path: Path
 ) -> None:
