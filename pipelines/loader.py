@@ -109,6 +109,7 @@ class _Loading:
         self.flows: list[tuple[str, yaml.Node | None, str, Flow]] = []
         self.broken_flows: dict[str, str] = {}
         self.later: list[tuple[str, yaml.Node | None, str, Flow]] = []  # set aside, still cross-checked
+        self.dropped: dict[str, list[str]] = {}  # set-aside flow -> key paths whose problems to skip
         self.origin: dict[tuple[str, str], str] = {}
         self.roots: dict[str, yaml.Node | None] = {}
         self.bad_dates: dict[str, list[str]] = {}  # file -> key paths of dates that do not exist
@@ -223,9 +224,11 @@ class _Loading:
             self.flows.append((file, root, name, flow))
             return
         self.broken_flows[name] = file
-        lenient = _without_unknown_keys(Flow, value)
-        if lenient is not None:  # a typo'd key aside, the flow is readable: report its other mistakes too
+        lenient, dropped = _without_bad_keys(Flow, value)
+        if lenient is not None:  # its bad keys aside, the flow is readable: report its other mistakes too
             self.later.append((file, root, name, lenient))
+            # what a dropped key's siblings say could follow from the default that replaced it
+            self.dropped[name] = [".".join(map(str, ["flows", name, *d[:-1]])) for d in dropped]
 
 
 def _under(path: str, ancestor: str) -> bool:
@@ -233,19 +236,22 @@ def _under(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + ".")
 
 
-def _without_unknown_keys(model: type[BaseModel], value: Any) -> Any:
-    """``value`` validated as ``model`` once its unknown keys are dropped, or None if still invalid."""
+def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tuple[Any, ...]]]:
+    """``value`` validated as ``model`` once its unknown keys and the keys with invalid values
+    are dropped (an optional key then takes its default), and the locations dropped; (None, [])
+    when that is not enough (a required key is wrong)."""
     import copy
 
     data = copy.deepcopy(value)
+    dropped: list[tuple[Any, ...]] = []
     for _ in range(20):
         try:
-            return model.model_validate(data)
+            return model.model_validate(data), dropped
         except ValidationError as exc:
-            extras = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
-            if not extras or len(extras) != len(exc.errors()):
-                return None
-            for loc in extras:
+            bad = [(e["loc"], e["type"] == "extra_forbidden") for e in exc.errors() if e["type"] != "missing"]
+            if not bad or len(bad) != len(exc.errors()):
+                return None, []
+            for loc, unknown in bad:
                 node: Any = data
                 for key in [
                     k
@@ -257,11 +263,13 @@ def _without_unknown_keys(model: type[BaseModel], value: Any) -> Any:
                     elif isinstance(node, list) and isinstance(key, int) and key < len(node):
                         node = node[key]
                     else:
-                        return None
+                        return None, []
                 if not isinstance(node, dict) or loc[-1] not in node:
-                    return None
+                    return None, []
                 node.pop(loc[-1])
-    return None
+                if not unknown:  # an unknown key changes nothing else; a bad value gives way to a default
+                    dropped.append(tuple(loc))
+    return None, []
 
 
 def load_catalog(paths: Sequence[Path | str] | None = None) -> Catalog:
@@ -279,6 +287,10 @@ def load_catalog(paths: Sequence[Path | str] | None = None) -> Catalog:
     plans: dict[str, list[PlannedStep]] = {}
     for file, root, name, flow in state.flows + state.later:
         found, plan = check_flow(name, flow, state.connections, state.broken_connections)
+        skip = state.dropped.get(name, [])
+        found = [
+            (loc, msg) for loc, msg in found if not any(_under(".".join(map(str, loc)), d) for d in skip)
+        ]
         for loc, msg in found:
             state.add(file, root, loc, msg)
         if found:

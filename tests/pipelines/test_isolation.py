@@ -90,6 +90,37 @@ def test_every_problem_of_every_file_in_one_pass(tmp_path: Path) -> None:
     )
 
 
+def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION)
+    text = GOOD.replace("entity: entries", "entity: entrys").replace(
+        '    schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}',
+        "    reconcile: {refresh_months: two}",
+    )
+    bad = write(tmp_path, "bad.yaml", text)
+    catalog = load_catalog([conn, bad])
+    assert catalog.set_aside == {"good": str(bad)}
+    found = messages(catalog)
+    assert len(found) == 2, found  # the value and the entity, in one pass
+    assert found[0].startswith(f"{bad}:5: flows.good.sources.entries.entity: clockodo has no entity 'entrys'")
+    assert found[1].startswith(
+        f"{bad}:11: flows.good.reconcile.refresh_months: Input should be a valid integer"
+    )
+
+
+def test_a_value_that_gives_way_to_a_default_reports_no_consequence_of_that_default(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION)
+    # Without its bad value, mode would fall back to replace, which deletes: soft does not allow:
+    # only the bad value is reported, never a complaint that follows from a default it did not write.
+    text = GOOD.replace("entity: customers", "entity: customer").replace(
+        "{from: billed, to: {duckdb: {table: billed}}}",
+        "{from: billed, to: {duckdb: {table: billed}}, mode: upsrt, deletes: soft, primary_key: [id]}",
+    )
+    bad = write(tmp_path, "bad.yaml", text)
+    found = messages(load_catalog([conn, bad]))
+    assert any("outputs.0.mode: 'upsrt' is not one of" in m and "did you mean 'upsert'" in m for m in found)
+    assert not any("deletes" in m for m in found), found
+
+
 def test_a_file_that_is_not_yaml_harms_only_itself(tmp_path: Path) -> None:
     files = [write(tmp_path, "conn.yaml", CONNECTION), write(tmp_path, "good.yaml", GOOD)]
     files.append(write(tmp_path, "broken.yaml", "flows:\n  x: [unclosed\n"))
