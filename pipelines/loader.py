@@ -237,10 +237,12 @@ def _under(path: str, ancestor: str) -> bool:
 
 
 def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tuple[Any, ...]]]:
-    """``value`` validated as ``model`` once its unknown keys and the keys with invalid values
-    are dropped (an optional key then takes its default), and the locations dropped; (None, [])
-    when that is not enough (a required key is wrong)."""
+    """``value`` validated as ``model`` once its unknown keys are dropped, a misspelt choice is
+    read as the choice it is closest to (``upsrt`` as ``upsert``, what "did you mean" says), and
+    other invalid values are dropped (an optional key then takes its default); with the locations
+    dropped. (None, []) when that is not enough (a required key is wrong)."""
     import copy
+    import difflib
 
     data = copy.deepcopy(value)
     dropped: list[tuple[Any, ...]] = []
@@ -248,10 +250,15 @@ def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tup
         try:
             return model.model_validate(data), dropped
         except ValidationError as exc:
-            bad = [(e["loc"], e["type"] == "extra_forbidden") for e in exc.errors() if e["type"] != "missing"]
-            if not bad or len(bad) != len(exc.errors()):
+            errors = [e for e in exc.errors() if e["type"] != "missing"]
+            if not errors or len(errors) != len(exc.errors()):
                 return None, []
-            for loc, unknown in bad:
+            for err in errors:
+                loc, unknown = err["loc"], err["type"] == "extra_forbidden"
+                meant: list[str] = []
+                if err["type"] == "literal_error" and isinstance(err.get("input"), str):
+                    choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+                    meant = difflib.get_close_matches(err["input"], choices, n=1, cutoff=0.6)
                 node: Any = data
                 for key in [
                     k
@@ -266,6 +273,9 @@ def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tup
                         return None, []
                 if not isinstance(node, dict) or loc[-1] not in node:
                     return None, []
+                if meant:  # checked as what was meant: what follows from it is worth saying
+                    node[loc[-1]] = meant[0]
+                    continue
                 node.pop(loc[-1])
                 if not unknown:  # an unknown key changes nothing else; a bad value gives way to a default
                     dropped.append(tuple(loc))

@@ -107,18 +107,34 @@ def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> N
     )
 
 
-def test_a_value_that_gives_way_to_a_default_reports_no_consequence_of_that_default(tmp_path: Path) -> None:
+def test_a_misspelt_choice_is_read_as_meant_so_the_rest_is_still_checked(tmp_path: Path) -> None:
     conn = write(tmp_path, "conn.yaml", CONNECTION)
-    # Without its bad value, mode would fall back to replace, which deletes: soft does not allow:
-    # only the bad value is reported, never a complaint that follows from a default it did not write.
+    # Dropped, mode would fall back to replace, which deletes: soft does not allow, and the flow could
+    # not be read; read as upsert (what "did you mean" says), the entity typo shows in the same pass.
     text = GOOD.replace("entity: customers", "entity: customer").replace(
         "{from: billed, to: {duckdb: {table: billed}}}",
         "{from: billed, to: {duckdb: {table: billed}}, mode: upsrt, deletes: soft, primary_key: [id]}",
     )
     bad = write(tmp_path, "bad.yaml", text)
     found = messages(load_catalog([conn, bad]))
-    assert any("outputs.0.mode: 'upsrt' is not one of" in m and "did you mean 'upsert'" in m for m in found)
-    assert not any("deletes" in m for m in found), found
+    assert len(found) == 2, found
+    assert "outputs.0.mode: 'upsrt' is not one of" in found[1] and "did you mean 'upsert'" in found[1]
+    assert (
+        "sources.customers.entity: clockodo has no entity 'customer'; did you mean 'customers'?" in found[0]
+    )
+
+
+def test_a_value_that_gives_way_to_a_default_reports_no_consequence_of_that_default(tmp_path: Path) -> None:
+    conn = write(tmp_path, "conn.yaml", CONNECTION)
+    # The key is a list, not a column: dropped, the default (none) leaves upsert without a key, which
+    # is a consequence of the drop, not a mistake of its own: only the bad value is reported.
+    text = GOOD.replace(
+        "{from: billed, to: {duckdb: {table: billed}}}",
+        "{from: billed, to: {duckdb: {table: billed}}, mode: upsert, primary_key: 5}",
+    )
+    bad = write(tmp_path, "bad.yaml", text)
+    found = messages(load_catalog([conn, bad]))
+    assert len(found) == 1 and "outputs.0.primary_key" in found[0], found
 
 
 def test_a_file_that_is_not_yaml_harms_only_itself(tmp_path: Path) -> None:
