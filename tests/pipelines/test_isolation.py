@@ -90,16 +90,26 @@ def test_every_problem_of_every_file_in_one_pass(tmp_path: Path) -> None:
     )
 
 
-def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> None:
-    conn = write(tmp_path, "conn.yaml", CONNECTION)
-    text = GOOD.replace("entity: entries", "entity: entrys").replace(
-        '    schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}',
-        "    reconcile: {refresh_months: two}",
-    )
+def problems_beside(tmp_path: Path, *edits: tuple[str, str]) -> tuple[Path, list[str]]:
+    """The good flow with ``edits`` (old, new) made, loaded: its file and the problems found."""
+    text = GOOD
+    for old, new in edits:
+        text = text.replace(old, new)
     bad = write(tmp_path, "bad.yaml", text)
-    catalog = load_catalog([conn, bad])
+    catalog = load_catalog([write(tmp_path, "conn.yaml", CONNECTION), bad])
     assert catalog.set_aside == {"good": str(bad)}
-    found = messages(catalog)
+    return bad, messages(catalog)
+
+
+def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> None:
+    bad, found = problems_beside(
+        tmp_path,
+        ("entity: entries", "entity: entrys"),
+        (
+            '    schedule: {cron: "0 6 * * *", timezone: Europe/Berlin}',
+            "    reconcile: {refresh_months: two}",
+        ),
+    )
     assert len(found) == 2, found  # the value and the entity, in one pass
     assert found[0].startswith(f"{bad}:5: flows.good.sources.entries.entity: clockodo has no entity 'entrys'")
     assert found[1].startswith(
@@ -108,15 +118,16 @@ def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> N
 
 
 def test_a_misspelt_choice_is_read_as_meant_so_the_rest_is_still_checked(tmp_path: Path) -> None:
-    conn = write(tmp_path, "conn.yaml", CONNECTION)
     # Dropped, mode would fall back to replace, which deletes: soft does not allow, and the flow could
     # not be read; read as upsert (what "did you mean" says), the entity typo shows in the same pass.
-    text = GOOD.replace("entity: customers", "entity: customer").replace(
-        "{from: billed, to: {duckdb: {table: billed}}}",
-        "{from: billed, to: {duckdb: {table: billed}}, mode: upsrt, deletes: soft, primary_key: [id]}",
+    _, found = problems_beside(
+        tmp_path,
+        ("entity: customers", "entity: customer"),
+        (
+            "{from: billed, to: {duckdb: {table: billed}}}",
+            "{from: billed, to: {duckdb: {table: billed}}, mode: upsrt, deletes: soft, primary_key: [id]}",
+        ),
     )
-    bad = write(tmp_path, "bad.yaml", text)
-    found = messages(load_catalog([conn, bad]))
     assert len(found) == 2, found
     assert "outputs.0.mode: 'upsrt' is not one of" in found[1] and "did you mean 'upsert'" in found[1]
     assert (
@@ -125,15 +136,15 @@ def test_a_misspelt_choice_is_read_as_meant_so_the_rest_is_still_checked(tmp_pat
 
 
 def test_a_value_that_gives_way_to_a_default_reports_no_consequence_of_that_default(tmp_path: Path) -> None:
-    conn = write(tmp_path, "conn.yaml", CONNECTION)
     # The key is a list, not a column: dropped, the default (none) leaves upsert without a key, which
     # is a consequence of the drop, not a mistake of its own: only the bad value is reported.
-    text = GOOD.replace(
-        "{from: billed, to: {duckdb: {table: billed}}}",
-        "{from: billed, to: {duckdb: {table: billed}}, mode: upsert, primary_key: 5}",
+    _, found = problems_beside(
+        tmp_path,
+        (
+            "{from: billed, to: {duckdb: {table: billed}}}",
+            "{from: billed, to: {duckdb: {table: billed}}, mode: upsert, primary_key: 5}",
+        ),
     )
-    bad = write(tmp_path, "bad.yaml", text)
-    found = messages(load_catalog([conn, bad]))
     assert len(found) == 1 and "outputs.0.primary_key" in found[0], found
 
 
