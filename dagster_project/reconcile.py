@@ -81,7 +81,7 @@ def reconcile_older(
         f"{entity.name} {span}: {len(found.drifted)} drifted window(s) in {len(months)} month(s); "
         f"{found.probe_requests} probe and {found.reextract_requests} re-read request(s)"
     )
-    return {
+    meta: dict[str, Any] = {
         "reconciled": span,
         "reconcile_signal": found.signal,
         "drifted_months": found.drifted[0].reason if whole else (", ".join(months) or "none"),
@@ -91,46 +91,29 @@ def reconcile_older(
         "reconcile_requests": found.requests,
         "reconcile_rows_reread": found.rows_reread,
         "reconcile_changed_records": found.changed,
-        **(
-            {
-                "reconcile_fingerprint_requests": found.fingerprints,
-                "reconcile_days_compared": found.days_compared,
-                # series (people) the fingerprint could not compare: only the counts covered them
-                "reconcile_unchecked": ", ".join(map(str, found.unchecked[:20])) or "none",
-            }
-            if found.fingerprints
-            else {}
-        ),
-        **(
-            {  # series re-read alone (Clockify users by the report's totals, Harvest users by hours)
-                "reconcile_series_reread": "; ".join(
-                    f"{', '.join(map(str, s[:10]))} over {a}..{b - dt.timedelta(days=1)}"
-                    for a, b, s in found.series_windows[:10]
-                )
-            }
-            if found.series_windows
-            else {}
-        ),
-        **(
-            {  # the per-series totals disagreed too widely to be used: the counts were halved instead
-                "reconcile_totals_not_comparable": ", ".join(
-                    f"{a}..{b - dt.timedelta(days=1)}" for a, b in found.not_comparable
-                )
-            }
-            if found.not_comparable
-            else {}
-        ),
-        **({"reconcile_totals_unavailable": found.totals_unavailable} if found.totals_unavailable else {}),
-        **(
-            {  # months re-read because they were read longest ago (reconcile.refresh_months)
-                "reconcile_refreshed": ", ".join(
-                    f"{a}..{b - dt.timedelta(days=1)}" for a, b in found.refreshed
-                )
-            }
-            if found.refreshed
-            else {}
-        ),
     }
+    if found.fingerprints:
+        meta["reconcile_fingerprint_requests"] = found.fingerprints
+        meta["reconcile_days_compared"] = found.days_compared
+        # series (people) the fingerprint could not compare: only the counts covered them
+        meta["reconcile_unchecked"] = ", ".join(map(str, found.unchecked[:20])) or "none"
+    optional = {
+        # series re-read alone (Clockify users by the report's totals, Harvest users by hours)
+        "reconcile_series_reread": "; ".join(
+            f"{', '.join(map(str, s[:10]))} over {_days(a, b)}" for a, b, s in found.series_windows[:10]
+        ),
+        # the per-series totals disagreed too widely to be used: the counts were halved instead
+        "reconcile_totals_not_comparable": ", ".join(_days(a, b) for a, b in found.not_comparable),
+        "reconcile_totals_unavailable": found.totals_unavailable,
+        # months re-read because they were read longest ago (reconcile.refresh_months)
+        "reconcile_refreshed": ", ".join(_days(a, b) for a, b in found.refreshed),
+    }
+    return meta | {k: v for k, v in optional.items() if v}
+
+
+def _days(start: dt.date, end: dt.date) -> str:
+    """``[start, end)`` as the inclusive ``first..last`` the metadata shows."""
+    return f"{start}..{end - dt.timedelta(days=1)}"
 
 
 def _table(found: ReconcileReport) -> str:
@@ -138,7 +121,7 @@ def _table(found: ReconcileReport) -> str:
         return f"No drift in {found.start}..{found.end} ({found.probes} window(s) probed)."
     lines = ["| days | why |", "|---|---|"]
     for d in found.drifted[:50]:
-        lines.append(f"| {d.start}..{d.end - dt.timedelta(days=1)} | {d.reason} |")
+        lines.append(f"| {_days(d.start, d.end)} | {d.reason} |")
     if len(found.drifted) > 50:
         lines.append(f"| … | {len(found.drifted) - 50} more |")
     return "\n".join(lines)

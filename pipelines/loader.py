@@ -26,7 +26,17 @@ from pydantic import BaseModel, ValidationError
 from .config import Connection, Flow, FlowFile, ProjectSettings
 from .model import NAME
 from .steps import PlannedStep
-from .yamlfile import FlowError, Problem, bad_dates, did_you_mean, node_line, problems_of, read_yaml
+from .yamlfile import (
+    FlowError,
+    Problem,
+    bad_dates,
+    closest,
+    did_you_mean,
+    literal_choices,
+    node_line,
+    problems_of,
+    read_yaml,
+)
 
 __all__ = ["SHIPPED", "Catalog", "FlowError", "Problem", "flow_paths", "load_catalog", "load_flows"]
 
@@ -242,7 +252,6 @@ def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tup
     other invalid values are dropped (an optional key then takes its default); with the locations
     dropped. (None, []) when that is not enough (a required key is wrong)."""
     import copy
-    import difflib
 
     data = copy.deepcopy(value)
     dropped: list[tuple[Any, ...]] = []
@@ -255,10 +264,9 @@ def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tup
                 return None, []
             for err in errors:
                 loc, unknown = err["loc"], err["type"] == "extra_forbidden"
-                meant: list[str] = []
+                meant = None
                 if err["type"] == "literal_error" and isinstance(err.get("input"), str):
-                    choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
-                    meant = difflib.get_close_matches(err["input"], choices, n=1, cutoff=0.6)
+                    meant = closest(err["input"], literal_choices(err))
                 node: Any = data
                 for key in [
                     k
@@ -274,7 +282,7 @@ def _without_bad_keys(model: type[BaseModel], value: Any) -> tuple[Any, list[tup
                 if not isinstance(node, dict) or loc[-1] not in node:
                     return None, []
                 if meant:  # checked as what was meant: what follows from it is worth saying
-                    node[loc[-1]] = meant[0]
+                    node[loc[-1]] = meant
                     continue
                 node.pop(loc[-1])
                 if not unknown:  # an unknown key changes nothing else; a bad value gives way to a default

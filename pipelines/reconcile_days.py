@@ -31,7 +31,7 @@ from connectors.core.drift import DayFigures, fingerprint, fingerprint_of, serie
 from connectors.core.entity import Entity
 from connectors.core.extract import Extractor
 from pipelines.reconcile_narrow import DriftFound, Window
-from pipelines.reconcile_staged import _read
+from pipelines.reconcile_staged import staged_rows
 from pipelines.staging import Staging
 
 UTC = ZoneInfo("UTC")
@@ -73,7 +73,9 @@ def staged_sums(
     ``zones`` or without a zone is left out)."""
     fp = fingerprint_of(entity)
     assert fp is not None
-    table = _read(staging, connection, entity, start, end, {fp.column, fp.series_column, fp.time_column})
+    table = staged_rows(
+        staging, connection, entity, start, end, {fp.column, fp.series_column, fp.time_column}
+    )
     series = table.column(fp.series_column)
     groups: dict[str, list[Any]] = defaultdict(list)
     if zones is None:

@@ -179,7 +179,7 @@ class Run:
             for piece in reversed(pieces(a, b, totals.max_days)):
 
                 async def ask(ex: Extractor, piece: Window = piece) -> SeriesDrift:
-                    return await find_series(ex, entity, self.staging, self.connection, [piece])
+                    return await find_series(ex, entity, self.staging, self.connection, piece)
 
                 try:
                     found = self.probing(ask)

@@ -32,7 +32,7 @@ REFRESHED = ".refreshed.json"  # month -> when a reconcile's refresh last re-rea
 MARKERS_KEPT = 8
 
 
-def _read(
+def staged_rows(
     staging: Staging, connection: str, entity: Entity, start: dt.date, end: dt.date, cols: set[str]
 ) -> pa.Table:
     """The staged rows of ``[start, end)``, only ``cols`` (+ ``_window_start``)."""
@@ -70,7 +70,9 @@ class StagedDays:
         self.start, self.figures = start, entity.drift.probe.figures
         cols = {c for f in self.figures for c in (f.column, *f.where) if c}
         series_col = entity.fan_out.inject_as if entity.fan_out else ""
-        table = _read(staging, connection, entity, start, end, cols | ({series_col} if series_col else set()))
+        table = staged_rows(
+            staging, connection, entity, start, end, cols | ({series_col} if series_col else set())
+        )
         n, days = table.num_rows, (end - start).days
         codes = np.zeros(n, dtype=np.int64)
         self.series_ids: list[Any] = []
@@ -160,7 +162,7 @@ def merge_changed(
     """
     assert entity.drift is not None and entity.drift.changes is not None
     stamp, key = entity.drift.changes.field, entity.primary_key
-    staged = _read(staging, connection, entity, start, end, {*key, stamp})
+    staged = staged_rows(staging, connection, entity, start, end, {*key, stamp})
     known = dict(zip(_keys(staged, key), zip(staged.column("_window_start").to_pylist(),
                                                 staged.column(stamp).to_pylist(), strict=True), strict=True))  # fmt: skip
     news: list[int] = []
@@ -247,7 +249,7 @@ def read_longest_ago(
     ago (the oldest ``_extracted_at`` of the rows in the window); months with nothing staged first."""
     if n <= 0:
         return []
-    table = _read(staging, connection, entity, start, end, {"_extracted_at"})
+    table = staged_rows(staging, connection, entity, start, end, {"_extracted_at"})
     oldest: dict[str, Any] = {}
     if table.num_rows:
         month = pc.strftime(table.column("_window_start").cast(pa.timestamp("s")), format="%Y-%m")
@@ -302,7 +304,7 @@ def series_keys_by_day(
 ) -> dict[dt.date, set[tuple[Any, ...]]]:
     """``(column, *primary key)`` of the staged rows of ``[start, end)`` whose ``column`` is one of
     ``values``, per day."""
-    table = _read(staging, connection, entity, start, end, {column, *entity.primary_key})
+    table = staged_rows(staging, connection, entity, start, end, {column, *entity.primary_key})
     table = table.filter(pc.fill_null(pc.is_in(table.column(column), pa.array(list(values))), False))
     return keys_by_day(entity, table, column)
 
@@ -326,7 +328,7 @@ def changes_since(
         for m in json.loads(text):
             if dt.date.fromisoformat(m["start"]) <= start and dt.date.fromisoformat(m["end"]) >= end:
                 candidates.append(dt.datetime.fromisoformat(m["since"]))
-    staged = _read(staging, connection, entity, start, end, {"_extracted_at"})
+    staged = staged_rows(staging, connection, entity, start, end, {"_extracted_at"})
     oldest = pc.min(staged.column("_extracted_at")).as_py() if staged.num_rows else None
     if oldest is not None:
         candidates.append(oldest)

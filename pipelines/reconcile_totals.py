@@ -15,7 +15,6 @@ comparable (e.g. the report rounds other than the staged column) and the piece i
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from connectors.core.drift import series_totals, totals_of
 from connectors.core.entity import Entity
 from connectors.core.extract import Extractor
 from pipelines.reconcile_narrow import Window
-from pipelines.reconcile_staged import _read
+from pipelines.reconcile_staged import staged_rows
 from pipelines.staging import Staging
 
 
@@ -37,7 +36,6 @@ class SeriesDrift:
     reread: list[tuple[Window, tuple[Any, ...]]] = field(default_factory=list)  # piece, its series
     figures: dict[Any, tuple[float, float]] = field(default_factory=dict)  # series: (staged, source)
     not_comparable: list[Window] = field(default_factory=list)  # too many series differ: left to counts
-    requests: int = 0  # report request series asked (one per piece)
 
 
 def pieces(start: dt.date, end: dt.date, max_days: int) -> list[Window]:
@@ -48,15 +46,13 @@ def pieces(start: dt.date, end: dt.date, max_days: int) -> list[Window]:
     return [(a, b) for a, b in itertools.pairwise(cuts) if a < b]
 
 
-def staged_totals(table: pa.Table, entity: Entity, start: dt.date, end: dt.date) -> dict[Any, float]:
-    """The totals' figure summed from the staged rows of ``[start, end)``, per series."""
+def staged_totals(table: pa.Table, entity: Entity) -> dict[Any, float]:
+    """The totals' figure summed from staged rows (``table``: the rows of one piece), per series."""
     totals = totals_of(entity)
     assert totals is not None
-    day = table.column("_window_start")
-    part = table.filter(pc.and_(pc.greater_equal(day, pa.scalar(start)), pc.less(day, pa.scalar(end))))
-    values = pc.fill_null(pc.cast(part.column(totals.column), pa.float64()), 0.0)
+    values = pc.fill_null(pc.cast(table.column(totals.column), pa.float64()), 0.0)
     sums = (
-        pa.table({"s": part.column(totals.series_column), "v": values})
+        pa.table({"s": table.column(totals.series_column), "v": values})
         .group_by("s")
         .aggregate([("v", "sum")])
     )
@@ -100,21 +96,13 @@ def reason(entity: Entity, figures: dict[Any, tuple[float, float]], series: set[
 
 
 async def find_series(
-    ex: Extractor, entity: Entity, staging: Staging, connection: str, windows: list[Window]
+    ex: Extractor, entity: Entity, staging: Staging, connection: str, piece: Window
 ) -> SeriesDrift:
-    """Ask the totals of every piece of ``windows`` and compare them with staging per series."""
+    """Ask the totals of one piece (at most ``Totals.max_days``) and compare them with staging per
+    series."""
     totals = totals_of(entity)
     assert totals is not None
-    asked = [p for a, b in windows for p in pieces(a, b, totals.max_days)]
-    answers = await asyncio.gather(*(series_totals(ex, entity, a, b) for a, b in asked))
-    out = SeriesDrift(requests=len(asked))
-    if not asked:
-        return out
-    first, last = min(a for a, _ in asked), max(b for _, b in asked)
-    table = _read(staging, connection, entity, first, last, {totals.column, totals.series_column})
-    for (a, b), source in zip(asked, answers, strict=True):
-        part = compare(entity, (a, b), source, staged_totals(table, entity, a, b))
-        out.reread += part.reread
-        out.not_comparable += part.not_comparable
-        out.figures.update(part.figures)
-    return out
+    a, b = piece
+    source = await series_totals(ex, entity, a, b)
+    table = staged_rows(staging, connection, entity, a, b, {totals.column, totals.series_column})
+    return compare(entity, piece, source, staged_totals(table, entity))

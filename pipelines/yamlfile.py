@@ -13,7 +13,7 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,21 @@ class Problem:
         return f"{self.file}:{self.line or '?'}: {self.path or '(top)'}: {self.message}"
 
 
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice close enough to ``word`` to be what was meant, if any."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` when a choice is close to ``word``, else ``""``."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    meant = closest(word, choices)
+    return f"; did you mean {meant!r}?" if meant else ""
+
+
+def literal_choices(err: Mapping[str, Any]) -> list[str]:
+    """The values a pydantic ``literal_error`` allowed (from its ``expected`` text)."""
+    return re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -179,7 +190,7 @@ def problems_of(
         elif err["type"] == "missing":
             msg = f"missing: add {loc[-1]}:"
         elif err["type"] == "literal_error" and isinstance(err.get("input"), str):
-            choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+            choices = literal_choices(err)
             msg = f"{err['input']!r} is not one of {', '.join(choices)}{did_you_mean(err['input'], choices)}"
         elif err["type"].startswith(("date_", "datetime_")):
             msg += f"; {_DATE_HINT}"
