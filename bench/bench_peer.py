@@ -173,9 +173,9 @@ def couplet_env(s: Scenario) -> dict[str, str]:
 
 
 def new_home(home: Path) -> Path:
-    """A Dagster instance folder as couplet makes one (telemetry off)."""
+    """An empty Dagster instance folder: couplet writes its own dagster.yaml there on first use
+    (telemetry off, its SQLite storage: docs/flows.md, "The Dagster instance")."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return home
 
 

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from .gcstart import end_startup, pause_for_startup
+
 EXTRACT_FROM = dt.date(
     2010, 1, 1
 )  # default start of `extract` for dated entities: all of an account's history
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
+        if args.command in ("sandbox", "demo"):
+            end_startup()  # long-lived or many runs: collections on from here (see gcstart)
         if args.command == "sandbox":
             return _sandbox(args)
         if args.command == "extract":
@@ -159,6 +163,7 @@ def _extract(args: argparse.Namespace) -> int:
         start = args.start or max(EXTRACT_FROM, earliest or EXTRACT_FROM)
         end = args.end or (dt.date.today() + dt.timedelta(days=366))
     settings = resolve_settings(source)
+    end_startup()
     rows, stats, fields = asyncio.run(_extract_to(source, settings, entity, start, end, out))
     print(
         f"{args.connector}.{args.entity}: {rows} rows -> {out} ({stats['requests']} requests, {stats['retries']} retries)"
@@ -226,6 +231,7 @@ def entry() -> None:
     memory the process gives back anyway. Frozen objects are skipped; files and connections are
     already closed, and exit handlers still run.
     """
+    pause_for_startup()  # no collections while Dagster is imported (see gcstart)
     code = main()
     sys.stdout.flush()
     gc.freeze()

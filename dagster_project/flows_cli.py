@@ -16,6 +16,8 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING
 
+from .gcstart import end_startup
+
 if TYPE_CHECKING:
     from pipelines.config import Flow
     from pipelines.loader import Catalog
@@ -96,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.loader import flow_paths, load_catalog
 
     command = args.flows_command
+    if command not in ("run", "reconcile"):
+        end_startup()  # a run ends start-up itself, when its definitions are built (see gcstart)
     if command == "validate":
         paths = [p for f in args.files for p in flow_paths(f)] if args.files else None
         catalog = load_catalog(paths)

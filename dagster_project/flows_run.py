@@ -33,6 +33,7 @@ import dagster as dg
 from connectors.core.sizing import next_month
 from pipelines.loader import Catalog, load_catalog
 
+from .gcstart import end_startup
 from .runs import AssetOutcome, RunFollower, op_map, send_alerts
 from .translator import (
     ALL_FLOWS_JOB,
@@ -75,12 +76,19 @@ def reconstructable_job(catalog: Catalog, job_name: str) -> dg.ReconstructableJo
 
 
 def local_instance() -> dg.DagsterInstance:
-    """The instance under ``DAGSTER_HOME`` (default ``data/dagster_home``), created on first use."""
+    """The instance under ``DAGSTER_HOME`` (default ``data/dagster_home``), created on first use.
+
+    A new home gets couplet's ``dagster.yaml`` (``sqlite_storage.INSTANCE_YAML``: telemetry off,
+    Dagster's SQLite storage keeping its connections), and so does one holding exactly what an
+    earlier couplet wrote; any other ``dagster.yaml`` is the user's and is left as it is.
+    """
+    from dagster_project.sqlite_storage import INSTANCE_YAML, OLD_INSTANCE_YAMLS
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists() or config.read_text() in OLD_INSTANCE_YAMLS:
+        config.write_text(INSTANCE_YAML)
     return dg.DagsterInstance.get()
 
 
@@ -207,6 +215,7 @@ def run_flows(
             events.put(None)  # the run is over: nothing more will come
 
     thread = threading.Thread(target=execute, daemon=True)
+    end_startup()  # imports and definitions done: collections on again (see gcstart)
     started = time.perf_counter()
     thread.start()
     follower = RunFollower(inst, run_id, op_map(paths))

@@ -23,6 +23,7 @@ import pytest
 
 from dagster_project.build import build_definitions
 from dagster_project.flows_run import run_flows
+from dagster_project.sqlite_storage import INSTANCE_YAML
 from pipelines.loader import load_catalog, load_flows
 from sandbox.common import RateWindow, SandboxOptions
 from sandbox.server import client_env, start_background
@@ -103,13 +104,16 @@ RANGES = (("2025-01-01", "2025-05-01"), ("2025-05-01", "2025-09-01"))  # --end: 
 
 
 @pytest.mark.timeout(480)  # two runs of a few processes each, on a machine of two cores
-def test_two_runs_at_once_queue_on_the_pool_and_keep_the_published_rate(tmp_path: Path) -> None:
+def test_two_runs_at_once_queue_on_the_pool_and_keep_the_published_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
-    )
+    # couplet's own instance (kept SQLite connections, batched events) with a pool limit of 1: the
+    # run workers and the CLI share it across processes
+    (home / "dagster.yaml").write_text(INSTANCE_YAML + "concurrency:\n  pools:\n    default_limit: 1\n")
     (tmp_path / "flow.yaml").write_text(flow())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # couplet's storage finds its folder by it
     with dg.DagsterInstance.from_config(str(home)):
         pass  # its databases exist before two processes open it (creating them at once races)
     server = start_background(SandboxOptions(rate_limits={"harvest": (WINDOW,)}))
