@@ -32,7 +32,7 @@ def collections_back_on() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_the_pause_ends_once_with_the_survivors_frozen() -> None:
+def test_the_pause_ends_once_with_what_start_up_allocated_frozen() -> None:
     pause_for_startup()
     assert not gc.isenabled()
     frozen = gc.get_freeze_count()
