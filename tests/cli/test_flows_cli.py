@@ -34,16 +34,6 @@ flows:
 """
 
 
-@pytest.fixture
-def flow_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "team.yaml"
-    path.write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(path))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
 def test_validate_and_list(flow_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["flows", "validate", str(flow_file)]) == 0
     assert "1 flow(s)" in capsys.readouterr().out

@@ -21,8 +21,6 @@ from sandbox.common import SandboxOptions
 from sandbox.org import OrgOptions
 from sandbox.server import start_background
 
-from .test_flows_cli import FLOW
-
 
 @pytest.fixture(autouse=True)
 def collections_back_on() -> Iterator[None]:
@@ -46,16 +44,6 @@ def test_the_pause_ends_once_with_what_start_up_allocated_frozen() -> None:
 def test_without_a_pause_nothing_changes() -> None:
     end_startup()
     assert gc.isenabled() and gc.get_freeze_count() == 0
-
-
-@pytest.fixture
-def flow_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "team.yaml"
-    path.write_text(FLOW)
-    monkeypatch.setenv("COUPLET_FLOWS", str(path))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return path
 
 
 @pytest.mark.parametrize("command", [["flows", "list"], ["flows", "validate"], ["flows", "show", "team"]])
@@ -86,23 +74,8 @@ def test_a_run_and_an_extract_end_the_pause_before_their_work(
         assert main(["flows", "run", "team", "--start", "2026-05-11", "--end", "2026-05-13"]) == 0
         assert gc.isenabled()
         pause_for_startup()
-        out = str(tmp_path / "entries.parquet")
-        assert (
-            main(
-                [
-                    "extract",
-                    "clockodo",
-                    "entries",
-                    "--start",
-                    "2026-05-11",
-                    "--end",
-                    "2026-05-13",
-                    "--out",
-                    out,
-                ]
-            )
-            == 0
-        )
+        out = tmp_path / "entries.parquet"
+        assert main(f"extract clockodo entries --start 2026-05-11 --end 2026-05-13 --out {out}".split()) == 0
         assert gc.isenabled()
     finally:
         server.stop()
