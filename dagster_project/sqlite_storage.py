@@ -40,7 +40,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
 from dagster._serdes import ConfigurableClassData
 
 EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
@@ -167,7 +172,6 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
         self._batch.held = held
         try:
             super().store_event_batch(events)  # one store_event each, on the held connections
-            self._batch.held = None
             for conn in held.values():
                 conn.commit()
         finally:
@@ -223,7 +227,7 @@ class CoupletSqliteStorage(DagsterSqliteStorage):
         self.base_dir = base_dir
         self._run_storage = KeptSqliteRunStorage.from_local(_runs_directory(base_dir))
         self._event_log_storage = KeptSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
         self._inst_data = inst_data
         super(DagsterSqliteStorage, self).__init__()  # not DagsterSqliteStorage.__init__: it builds its own
 
@@ -240,14 +244,6 @@ class CoupletSqliteStorage(DagsterSqliteStorage):
     @property
     def run_storage_data(self) -> ConfigurableClassData | None:
         return _class_data(KeptSqliteRunStorage, _runs_directory(self.base_dir))
-
-
-def _runs_directory(base: str) -> str:
-    return os.path.join(base, "history", "")
-
-
-def _event_logs_directory(base: str) -> str:
-    return os.path.join(base, "history", "runs", "")
 
 
 def _class_data(cls: type, base_dir: str) -> ConfigurableClassData:
