@@ -35,7 +35,7 @@ from .errors import (
     TransientError,
     redact,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, Slot
 
 log = logging.getLogger("couplet.http")
 
@@ -162,9 +162,10 @@ class HttpClient:
     def _url_for_message(self, url: str | httpx.URL) -> str:
         return self.redact(str(url))
 
-    async def _acquire(self, extra: Sequence[RateLimiter]) -> None:
-        for limiter in (*self.limiters, *extra):
-            self.stats.throttled_seconds += await limiter.acquire()
+    async def _take(self, extra: Sequence[RateLimiter]) -> list[Slot]:
+        slots = [await limiter.take() for limiter in (*self.limiters, *extra)]
+        self.stats.throttled_seconds += sum(slot.waited for slot in slots)
+        return slots
 
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.retry.backoff_cap, self.retry.backoff_base * 2**attempt))
@@ -185,15 +186,23 @@ class HttpClient:
         for attempt in range(self.retry.max_attempts):
             if attempt:
                 self.stats.retries += 1
-            await self._acquire(extra_limiters)
             try:
                 async with self._semaphore:
-                    self.stats.requests += 1
-                    # Streamed, so the response object never keeps the body: httpx responses sit in
-                    # reference cycles, and a kept body would live on until a full GC (~20 MB of
-                    # pages at a time in a long extraction).
-                    async with self._client.stream(method, url, params=params, json=json_body) as resp:
-                        content = b"".join([chunk async for chunk in resp.aiter_bytes()])
+                    # The slot is taken once a connection is free, right before the request goes,
+                    # and the request counts from when its answer begins (``Slot.done``).
+                    slots = await self._take(extra_limiters)
+                    try:
+                        self.stats.requests += 1
+                        # Streamed, so the response object never keeps the body: httpx responses sit
+                        # in reference cycles, and a kept body would live on until a full GC (~20 MB
+                        # of pages at a time in a long extraction).
+                        async with self._client.stream(method, url, params=params, json=json_body) as resp:
+                            for slot in slots:
+                                slot.done()
+                            content = b"".join([chunk async for chunk in resp.aiter_bytes()])
+                    finally:
+                        for slot in slots:
+                            slot.done()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last = TransientError(
                     f"{type(exc).__name__}: {self.redact(str(exc))}", url=self._url_for_message(url)

@@ -10,6 +10,14 @@ sent in the last ``window`` seconds. Waiting time is recorded as throttled secon
 A 429 holds everyone back for its ``Retry-After`` and no longer: the hold is kept apart from the
 windows' logs, so it never stretches a long window (a day) into a wait of its own.
 
+A request counts from when its answer begins, not from when it took its slot: the server counts
+it on arrival, which is after the slot (the process may be descheduled, the connection pool busy)
+and before the answer. So ``take`` logs the slot at once (the request counts in every window while
+it is on its way) and ``Slot.done`` moves it to the moment its answer began. Two sends a window
+apart by these times reach the server at least a window apart, whatever the delays on the way;
+the margin below is left for servers that count a little differently. (A request still unanswered
+after a whole window counts from its slot: a window is 15 s and more, a request takes seconds.)
+
 The log lives in process memory; ``snapshot`` and ``restore`` hand it to the next process (send
 times and the hold as wall-clock epoch seconds, see ``pipelines.ratestate``), so a window's quota
 spent by one process is respected by the next. Restoring merges: a send already in the log (the
@@ -28,10 +36,9 @@ from typing import Any
 
 from .entity import RateLimit
 
-# Each window is kept a little longer than published: the server counts arrivals, and network
-# jitter can bring two requests sent a window apart closer. Jitter is a matter of milliseconds, so
-# the margin is 2 % of the window, at least 50 ms and at most a second (2 % of a day would be
-# 29 minutes of needless waiting).
+# Each window is kept a little longer than published, for servers that count a request a little
+# after its arrival or round their clocks: 2 % of the window, at least 50 ms and at most a second
+# (2 % of a day would be 29 minutes of needless waiting).
 MARGIN_SHARE, MARGIN_MIN, MARGIN_MAX = 0.02, 0.05, 1.0
 # Send times are handed over rounded up to the millisecond (later is the safe side); two sends
 # this close are the same send when a log is merged with its own snapshot.
@@ -43,6 +50,32 @@ ROUND_OFF = 1e-6
 
 def margin(per_seconds: float) -> float:
     return min(max(MARGIN_SHARE * per_seconds, MARGIN_MIN), MARGIN_MAX)
+
+
+class _Send:
+    """One request in the windows' logs (shared by all of them): when it counts from."""
+
+    __slots__ = ("at", "open")
+
+    def __init__(self, at: float, open: bool = False) -> None:
+        self.at = at
+        self.open = open  # still on its way: counted from its slot until its answer begins
+
+
+class Slot:
+    """A request's place in every window, from ``RateLimiter.take``. Call ``done`` as soon as the
+    answer begins (or the request failed): from then on the request counts from that moment."""
+
+    __slots__ = ("_clock", "_send", "waited")
+
+    def __init__(self, send: _Send, clock: Callable[[], float], waited: float) -> None:
+        self._send, self._clock, self.waited = send, clock, waited
+
+    def done(self) -> None:
+        """The answer began (idempotent)."""
+        if self._send.open:
+            self._send.at = max(self._send.at, self._clock())
+            self._send.open = False
 
 
 class RateLimiter:
@@ -57,7 +90,7 @@ class RateLimiter:
         self._clock = clock
         self._wall = wall  # epoch seconds, for handing the log to another process
         self._sleep = sleep
-        self._sent = [collections.deque[float](maxlen=lim.requests) for lim in self.limits]
+        self._sent = [collections.deque[_Send](maxlen=lim.requests) for lim in self.limits]
         self._hold_until = 0.0  # after a 429: nobody sends before this
         self.throttled_seconds = 0.0
 
@@ -66,11 +99,11 @@ class RateLimiter:
         wait = max(0.0, self._hold_until - now)
         for lim, sent in zip(self.limits, self._sent, strict=True):
             if len(sent) >= lim.requests:
-                wait = max(wait, sent[0] + lim.per_seconds + margin(lim.per_seconds) - now)
+                wait = max(wait, sent[0].at + lim.per_seconds + margin(lim.per_seconds) - now)
         return wait
 
-    async def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited."""
+    async def take(self) -> Slot:
+        """Wait for a slot and take it; the request counts from now until its ``Slot.done``."""
         waited = 0.0
         # No lock: the check and the append below run without an await between them, which is
         # atomic on one event loop, and a lock would tie the limiter to one loop while the
@@ -79,13 +112,20 @@ class RateLimiter:
             now = self._clock()
             wait = self.delay(now)
             if wait <= ROUND_OFF:
+                send = _Send(now, open=True)
                 for sent in self._sent:
-                    sent.append(now)
+                    sent.append(send)
                 break
             await self._sleep(wait)
             waited += wait
         self.throttled_seconds += waited
-        return waited
+        return Slot(send, self._clock, waited)
+
+    async def acquire(self) -> float:
+        """Wait for a slot for a request that counts from its slot; returns the seconds waited."""
+        slot = await self.take()
+        slot.done()
+        return slot.waited
 
     def penalise(self, seconds: float) -> None:
         """After a 429, hold everyone back for ``seconds`` (its ``Retry-After``), then carry on.
@@ -103,11 +143,14 @@ class RateLimiter:
         """The sends that still count in some window and the hold after a 429, in epoch seconds.
 
         Every window logs every send, so the longest log holds the others: it is handed over once.
+        Requests still on their way are left out: they are handed over once answered (a process
+        killed meanwhile loses those few).
         """
         offset = self._wall() - self._clock()
         oldest = self._clock() - self.longest()
         longest_log = max(self._sent, key=lambda d: d.maxlen or 0, default=collections.deque())
-        sent = [math.ceil((t + offset) * 1000) / 1000 for t in longest_log if t > oldest]
+        times = sorted(s.at for s in longest_log if not s.open and s.at > oldest)
+        sent = [math.ceil((t + offset) * 1000) / 1000 for t in times]
         hold = self._hold_until + offset if self._hold_until > self._clock() else 0.0
         return {"sent": sent, "hold_until": round(hold, 3)}
 
@@ -121,24 +164,25 @@ class RateLimiter:
         now = self._clock()
         offset = self._wall() - now
         oldest = now - self.longest()
-        given = sorted(min(float(t) - offset, now) for t in state.get("sent", ()))
-        given = [t for t in given if t > oldest]
+        times = sorted(min(float(t) - offset, now) for t in state.get("sent", ()))
+        given = [_Send(t) for t in times if t > oldest]
         hold = float(state.get("hold_until") or 0.0) - offset
         self._hold_until = max(self._hold_until, hold)
         for i, sent in enumerate(self._sent):
-            self._sent[i] = collections.deque(_merge(list(sent), given), maxlen=sent.maxlen)
+            own = sorted(sent, key=lambda s: s.at)
+            self._sent[i] = collections.deque(_merge(own, given), maxlen=sent.maxlen)
 
 
-def _merge(own: list[float], given: list[float]) -> list[float]:
-    """Both sorted logs as one, a send in both (within ``SAME_SEND``) once."""
-    out: list[float] = []
+def _merge(own: list[_Send], given: list[_Send]) -> list[_Send]:
+    """Both logs (sorted by time) as one, a send in both (within ``SAME_SEND``) once."""
+    out: list[_Send] = []
     i = j = 0
     while i < len(own) and j < len(given):
         a, b = own[i], given[j]
-        if abs(a - b) <= SAME_SEND:
+        if abs(a.at - b.at) <= SAME_SEND:
             out.append(a)
             i, j = i + 1, j + 1
-        elif a < b:
+        elif a.at < b.at:
             out.append(a)
             i += 1
         else:

@@ -162,9 +162,18 @@ class QboClient:
     ) -> Record:
         """One API request (``items``: batch items, each metered like a call); the JSON answer."""
         query = {**(params or {}), "minorversion": self.minor_version}
-        if self.limiter is not None:
-            for _ in range(max(0, items - 1)):  # the request itself takes the first slot
-                await self.limiter.acquire()
+        slots = []
+        if self.limiter is not None:  # the request itself takes the first slot
+            slots = [await self.limiter.take() for _ in range(max(0, items - 1))]
+        try:  # the items count from the answer, as the request itself does
+            return await self._call(path, method, query, json_body, items)
+        finally:
+            for slot in slots:
+                slot.done()
+
+    async def _call(
+        self, path: str, method: str, query: dict[str, Any], json_body: Any, items: int
+    ) -> Record:
         extra = (self.batch_limiter,) if items else ()
         for attempt in range(2):
             since = self.tokens.now()

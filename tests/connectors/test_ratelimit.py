@@ -10,7 +10,7 @@ import pytest
 
 from connectors import CONNECTORS, get_source
 from connectors.core.entity import RateLimit
-from connectors.core.ratelimit import RateLimiter, margin
+from connectors.core.ratelimit import RateLimiter, _Send, margin
 
 
 class SimClock:
@@ -86,7 +86,7 @@ def test_published_windows_hold_and_a_429_pauses_only_its_retry_after(
 def _window_wait(limiter: RateLimiter, history: list[float]) -> float:
     """What the windows alone would make the next request wait after ``history``."""
     for lim, log in zip(limiter.limits, limiter._sent, strict=True):  # replaying a history
-        log.extend(history[-lim.requests :])
+        log.extend(_Send(t) for t in history[-lim.requests :])
     return limiter.delay(history[-1])
 
 
