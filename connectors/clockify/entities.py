@@ -78,7 +78,8 @@ ENTITIES: tuple[Entity, ...] = (
             + " "
             + rate("costRate", "costRate")
             + " featureSubscriptionType:str imageUrl:str subdomain_enabled:bool=subdomain.enabled "
-            "subdomain_name:str=subdomain.name currencies:json memberships:json workspaceSettings:json"
+            "subdomain_name:str=subdomain.name currencies:json memberships:json workspaceSettings:json features:json "
+            "cakeOrganizationId:str"
         ),
         description="Workspaces the API key can see (GET /v1/workspaces, not paged).",
     ),
@@ -193,7 +194,7 @@ ENTITIES: tuple[Entity, ...] = (
             + money("rate")
             + " "
             + money("amount")
-            + " invoicingInfo:json"
+            + " invoicingInfo:json customFields:json"
         ),
         primary_key=("_id",),
         envelope="timeentries",
@@ -248,9 +249,14 @@ ENTITIES: tuple[Entity, ...] = (
             "id:str!=approvalRequest.id workspaceId:str=approvalRequest.workspaceId "
             "dateRange_start:datetime=approvalRequest.dateRange.start "
             "dateRange_end:datetime=approvalRequest.dateRange.end owner_userId:str=approvalRequest.owner.userId "
-            "owner_userName:str=approvalRequest.owner.userName creator_userId:str=approvalRequest.creator.userId "
+            "owner_userName:str=approvalRequest.owner.userName owner_timeZone:str=approvalRequest.owner.timeZone "
+            "owner_startOfWeek:str=approvalRequest.owner.startOfWeek creator_userId:str=approvalRequest.creator.userId "
+            "creator_userName:str=approvalRequest.creator.userName "
+            "creator_userEmail:str=approvalRequest.creator.userEmail "
             "status_state:str=approvalRequest.status.state status_note:str=approvalRequest.status.note "
             "status_updatedAt:datetime=approvalRequest.status.updatedAt "
+            "status_updatedBy:str=approvalRequest.status.updatedBy "
+            "status_updatedByUserName:str=approvalRequest.status.updatedByUserName "
             + " ".join(
                 duration(n, n)
                 for n in ("approvedTime", "billableTime", "breakTime", "pendingTime", "trackedTime")
@@ -267,10 +273,14 @@ ENTITIES: tuple[Entity, ...] = (
         WS + "/expenses",
         cols(
             "id:str! workspaceId:str userId:str date:date notes:str fileId:str fileName:str billable:bool "
-            "isLocked:bool quantity:float " + money("total") + " category_id:str=category.id "
-            "category_name:str=category.name project_id:str=project.id project_name:str=project.name "
-            "task_id:str=task.id task_name:str=task.name"
+            "isLocked:bool locked:bool quantity:float " + money("total") + " category_id:str=category.id "
+            "category_name:str=category.name category_unit:str=category.unit "
+            "category_priceInCents:int=category.priceInCents category_hasUnitPrice:bool=category.hasUnitPrice "
+            "category_archived:bool=category.archived project_id:str=project.id project_name:str=project.name "
+            "project_color:str=project.color project_clientId:str=project.clientId "
+            "project_clientName:str=project.clientName task_id:str=task.id task_name:str=task.name"
         ),
+        not_kept={"category.workspaceId": "the expense's own workspaceId"},
         envelope="expenses.expenses",
         paging=paged(),
         description="Expenses (records at expenses.expenses).",
@@ -342,8 +352,10 @@ ENTITIES: tuple[Entity, ...] = (
             "policyName:str requesterUserId:str requesterUserName:str note:str createdAt:datetime timeUnit:str "
             "balance:float balanceDiff:float period_start:datetime=timeOffPeriod.period.start "
             "period_end:datetime=timeOffPeriod.period.end halfDay:bool=timeOffPeriod.halfDay "
-            "halfDayPeriod:str=timeOffPeriod.halfDayPeriod status_statusType:str=status.statusType "
-            "status_changedByUserId:str=status.changedByUserId status_changedAt:datetime=status.changedAt "
+            "halfDayPeriod:str=timeOffPeriod.halfDayPeriod halfDayHours:float=timeOffPeriod.halfDayHours "
+            "status_statusType:str=status.statusType status_changedByUserId:str=status.changedByUserId "
+            "status_changedByUserName:str=status.changedByUserName "
+            "status_changedForUserName:str=status.changedForUserName status_changedAt:datetime=status.changedAt "
             "status_note:str=status.note"
         ),
         envelope="requests",
@@ -384,7 +396,7 @@ ENTITIES: tuple[Entity, ...] = (
             "id:str! userId:str userName:str projectId:str projectName:str projectColor:str clientId:str "
             "clientName:str taskId:str taskName:str period_start:datetime=period.start "
             "period_end:datetime=period.end hoursPerDay:float startTime:str billable:bool note:str "
-            "projectArchived:bool projectBillable:bool"
+            "projectArchived:bool projectBillable:bool workspaceId:str"
         ),
         paging=paged(),
         window=Window(

@@ -217,6 +217,11 @@ ENTITIES: tuple[Entity, ...] = (
             "budget_notifications:bool exempt_from_flextime:bool creator:int created_at:datetime "
             "bill_service_id:str"
         ),
+        not_kept={
+            "nonbusinessgroups_id": "deprecated (reference §3.4), nonbusiness_groups_id is kept",
+            "worktime_regulation_id": "deprecated (reference §3.4), work_time_regulations_id is kept",
+            "support_pin": "a PIN for Clockodo's support, a credential: never staged",
+        },
         description="Co-workers (GET /v3/users).",
     ),
     Entity(

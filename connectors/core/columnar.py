@@ -80,7 +80,7 @@ def columnar_decoder(entity: Entity) -> Decoder | None:
     if window is not None and window.sizing is not None:
         scalars.append(window.sizing.count_path)
     columns = entity.columns
-    tree = declared_tree(columns)
+    tree = declared_tree(columns, entity.not_kept)
     tried = {"failed": False}
 
     def decode(content: bytes) -> Any:

@@ -52,6 +52,12 @@ def entity_table(source: Source) -> str:
     for e in source.entities:
         cols = ", ".join(f"`{c.name}` {c.type}" for c in e.columns)
         details.append(f"- **{e.name}** — {e.description}\n  Columns: {cols}.")
+        if e.not_kept:
+            by_reason: dict[str, list[str]] = {}
+            for path, why in e.not_kept.items():
+                by_reason.setdefault(why, []).append(f"`{path}`")
+            left = "; ".join(f"{', '.join(paths)}: {why}" for why, paths in by_reason.items())
+            details.append(f"  Sent by the API, not staged: {left}.")
     return "\n".join(lines) + "\n\n" + "\n".join(details)
 
 

@@ -9,6 +9,8 @@ While pages are turned into columns, a ``FieldTally`` per entity counts:
 - **undeclared** fields: a path that some record carries and no column reads, with the number of
   records in which it has a value (not null). Such a value is not staged: naming it is how nothing
   is dropped silently.
+- documented fields an entity leaves out on purpose (``Entity.not_kept``: kept by another entity,
+  deprecated, a secret) are neither: they are known, and not staged.
 - **missing** declared fields: a column path that not one record of the extraction carried, when
   at least one record was read. A field the API leaves out only for some records, or only when it
   is empty, is not missing; nor is a path inside an object that came only as ``null``.
@@ -46,9 +48,11 @@ class Node:
     nested: Mapping[str, Node]
 
 
-def declared_tree(columns: Iterable[Column]) -> Node:
-    """The keys the columns read, as a tree; a key read whole is a leaf even if a path goes inside."""
-    paths = {c.source_path for c in columns}
+def declared_tree(columns: Iterable[Column], not_kept: Iterable[str] = ()) -> Node:
+    """The keys the columns read, as a tree; a key read whole is a leaf even if a path goes inside.
+    ``not_kept``: dotted paths of documented fields the entity leaves out on purpose (``Entity.not_kept``),
+    known to the tree so that they are not undeclared."""
+    paths = {c.source_path for c in columns} | {tuple(p.split(".")) for p in not_kept}
     return _node(paths)
 
 
@@ -98,9 +102,9 @@ class Sampled(Protocol):
 class FieldTally:
     """The fields of one entity's records over one extraction (see the module docstring)."""
 
-    def __init__(self, columns: Sequence[Column]) -> None:
-        self.tree = declared_tree(columns)
-        self.declared = declared_paths(self.tree)
+    def __init__(self, columns: Sequence[Column], not_kept: Iterable[str] = ()) -> None:
+        self.tree = declared_tree(columns, not_kept)
+        self.declared = declared_paths(declared_tree(columns))  # what may be missing: the columns' paths
         self.sample = FieldSample()
 
     @property

@@ -104,6 +104,16 @@ def dimension(name: str, path: str, spec: str, description: str, **kw) -> Entity
     )
 
 
+def elsewhere(obj: str, keys: str, entity: str) -> dict[str, str]:
+    """``Entity.not_kept`` for the keys of an embedded assignment (reference §4.1, §4.14) beside its
+    id: the same record is staged whole by ``entity``, joined on ``<obj>_id``."""
+    return {f"{obj}.{k}": f"in {entity} (join on {obj}_id)" for k in keys.split()}
+
+
+USER_ASSIGNMENT = "is_project_manager is_active use_default_rates budget created_at updated_at hourly_rate"
+TASK_ASSIGNMENT = "billable is_active created_at updated_at hourly_rate budget"
+
+
 def report(name: str, path: str, spec: str, key: tuple[str, ...], description: str) -> Entity:
     return Entity(
         name,
@@ -123,7 +133,7 @@ REPORT_MONEY = "total_hours:float billable_hours:float currency:str billable_amo
 TEAM_REPORT = report(
     "report_time_team",
     "/v2/reports/time/team",
-    "user_id:int! user_name:str is_contractor:bool " + REPORT_MONEY,
+    "user_id:int! user_name:str is_contractor:bool weekly_capacity:int avatar_url:str " + REPORT_MONEY,
     ("user_id", "currency"),
     "Hours and billable amounts per person and year.",
 )
@@ -151,6 +161,10 @@ ENTITIES: tuple[Entity, ...] = (
         paging=PAGED,
         window=spent_date_window(),
         drift=fact_drift(team_hours(TEAM_REPORT)),
+        not_kept={
+            **elsewhere("user_assignment", USER_ASSIGNMENT, "user_assignments"),
+            **elsewhere("task_assignment", TASK_ASSIGNMENT, "task_assignments"),
+        },
         description="Time entries by spent_date (from/to, windows of at most 31 days).",
     ),
     dimension(
@@ -233,6 +247,7 @@ ENTITIES: tuple[Entity, ...] = (
         "issue_date:date due_date:date payment_term:str payment_options:json sent_at:datetime paid_at:datetime "
         "closed_at:datetime paid_date:date recurring_invoice_id:int",
         "Invoices (line items are their own entity).",
+        not_kept={"line_items": "in invoice_line_items, one row per line item"},
     ),
     Entity(
         "invoice_line_items",
@@ -331,6 +346,7 @@ ENTITIES: tuple[Entity, ...] = (
         paging=PAGED,
         window=spent_date_window(),
         drift=fact_drift(),
+        not_kept=elsewhere("user_assignment", USER_ASSIGNMENT, "user_assignments"),
         description="Expenses by spent_date (from/to).",
     ),
     dimension(
