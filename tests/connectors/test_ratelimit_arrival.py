@@ -13,19 +13,12 @@ import pytest
 from connectors.core.entity import RateLimit
 from connectors.core.http import HttpClient
 from connectors.core.ratelimit import RateLimiter, margin
+from tests.connectors.test_engine import FakeClock
 from tests.connectors.test_ratelimit import busiest
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_request_counts_from_its_slot_until_its_answer_then_from_the_answer() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter([RateLimit(1, 10.0)], clock=clock, wall=clock)
     slot = asyncio.run(limiter.take())
     assert limiter.delay(clock.now) == pytest.approx(10 + margin(10))  # on its way: it counts
@@ -34,7 +27,7 @@ def test_a_request_counts_from_its_slot_until_its_answer_then_from_the_answer() 
     slot.done()
     slot.done()  # once only
     assert limiter.delay(clock.now) == pytest.approx(10 + margin(10))  # a window from the answer
-    assert limiter.snapshot()["sent"] == [1003.0]
+    assert limiter.snapshot()["sent"] == [clock.now]
 
 
 def test_a_first_request_delayed_on_its_way_does_not_bunch_the_next_window_at_the_server() -> None:
