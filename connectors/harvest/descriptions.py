@@ -254,4 +254,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "approval_feature": "Whether the approval module is enabled.",
         "team_feature": "Whether the team module is enabled.",
     },
+    "report_time_team": {
+        "weekly_capacity": "The person's weekly capacity in seconds (126000 = 35 h), as on users.",
+        "avatar_url": "URL of the person's avatar, as on users.",
+    },
 }
