@@ -64,6 +64,7 @@ def yearly(param: str, partition_field: str, inject_year_as: str = "") -> Window
     )
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 PER_USER = FanOut(parent="users", target="users_id", inject_as="users_id")
 
 _SURCHARGE_KINDS = ("night", "night_increased", "nonbusiness", "nonbusiness_special", "sunday", "saturday")
@@ -171,6 +172,15 @@ ENTITIES: tuple[Entity, ...] = (
             "lumpsum_services_amount:float lumpsum_services_price:float customers_name:str projects_name:str "
             "subprojects_name:str users_name:str services_name:str test_data:bool"
         ),
+        sometimes={  # reference §3.1
+            "offset": "only where the duration differs from time_until - time_since",
+            "hourly_rate": "only with the rights to see rates",
+            "revenue": "only with the rights to see rates",
+            "lumpsum": "lump-sum value entries (type 2) only",
+            "lumpsum_services_id": "lump-sum service entries (type 3) only",
+            "lumpsum_services_amount": "lump-sum service entries (type 3) only",
+            "lumpsum_services_price": "lump-sum service entries (type 3) only",
+        },
         description="Time and lump-sum entries (GET /v2/entries, enhanced list), partitioned by the UTC day of time_since.",
     ),
     Entity(
@@ -286,6 +296,13 @@ ENTITIES: tuple[Entity, ...] = (
             "workday_monday:bool workday_tuesday:bool workday_wednesday:bool workday_thursday:bool "
             "workday_friday:bool workday_saturday:bool workday_sunday:bool test_data:bool"
         ),
+        sometimes={  # reference §3.9: the fields of one type only
+            **dict.fromkeys(
+                (*WEEKDAYS, "compensation_daily", "absence_fixed_credit"),
+                "weekly targets only",
+            ),
+            **dict.fromkeys(("monthly_target", *(f"workday_{d}" for d in WEEKDAYS)), "monthly targets only"),
+        },
         description="Target-hour rules, weekly or monthly, with their validity ranges (GET /targethours).",
     ),
     Entity(
@@ -325,6 +342,12 @@ ENTITIES: tuple[Entity, ...] = (
             "id:int! evaluated_date:date! nonbusiness_group_id:int type:str name:str half_day:bool "
             "surcharge_special:bool special_id:int day:int month:int year:int"
         ),
+        sometimes={  # reference §3.13
+            "special_id": "SPECIAL days only",
+            "day": "DISTINCT_ONCE and DISTINCT_RECURRING days only",
+            "month": "DISTINCT_ONCE and DISTINCT_RECURRING days only",
+            "year": "DISTINCT_ONCE days only",
+        },
         description="Public holidays and other non-business days per year (GET /v2/nonbusinessDays?year=).",
     ),
     Entity(

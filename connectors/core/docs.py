@@ -52,6 +52,12 @@ def entity_table(source: Source) -> str:
     for e in source.entities:
         cols = ", ".join(f"`{c.name}` {c.type}" for c in e.columns)
         details.append(f"- **{e.name}** — {e.description}\n  Columns: {cols}.")
+        if e.sometimes:
+            by_when: dict[str, list[str]] = {}
+            for path, when in e.sometimes.items():
+                by_when.setdefault(when, []).append(f"`{path}`")
+            some = "; ".join(f"{', '.join(paths)}: {when}" for when, paths in by_when.items())
+            details.append(f"  Sent only for some records: {some}.")
         if e.not_kept:
             by_reason: dict[str, list[str]] = {}
             for path, why in e.not_kept.items():

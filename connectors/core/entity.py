@@ -241,6 +241,9 @@ class Entity:
     # Documented fields deliberately not staged (dotted paths, as connectors.core.fields names them)
     # -> where they are instead or why: schema drift does not report them as undeclared.
     not_kept: Mapping[str, str] = field(default_factory=dict)
+    # Declared fields the API documents as sent only for some records (a kind, a right) -> when: a
+    # read without any of them is not reported as missing them.
+    sometimes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -250,6 +253,9 @@ class Entity:
         clash = sorted(p for p in self.not_kept if p in read or any(r.startswith(p + ".") for r in read))
         if clash:
             raise ValueError(f"entity {self.name!r}: not_kept {clash} are read by columns")
+        unread = sorted(p for p in self.sometimes if p not in read)
+        if unread:
+            raise ValueError(f"entity {self.name!r}: sometimes {unread} are not read by any column")
         missing = [k for k in self.primary_key if k not in names and k not in STAMP_NAMES]
         if missing:
             raise ValueError(f"entity {self.name!r}: primary key {missing} not among its columns")

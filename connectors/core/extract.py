@@ -263,7 +263,9 @@ class Extractor:
         ctx = HookContext(entity.name, params, parent, sl.year)
         batches = []
         decode = self._decoders.setdefault(entity.name, columnar_decoder(entity))
-        tally = self.stats.fields.setdefault(entity.name, FieldTally(entity.columns, entity.not_kept))
+        tally = self.stats.fields.setdefault(
+            entity.name, FieldTally(entity.columns, entity.not_kept, entity.sometimes)
+        )
         async for records, _ in self._pages_with_fallback(
             entity, url, path_values, params, extra, body, decode
         ):

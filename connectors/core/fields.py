@@ -12,7 +12,8 @@ While pages are turned into columns, a ``FieldTally`` per entity counts:
 - documented fields an entity leaves out on purpose (``Entity.not_kept``: kept by another entity,
   deprecated, a secret) are neither: they are known, and not staged.
 - **missing** declared fields: a column path that not one record of the extraction carried, when
-  at least one record was read. A field the API leaves out only for some records, or only when it
+  at least one record was read, unless the API documents it as sent only for some records
+  (``Entity.sometimes``: a lump sum's amount, a field that needs a right). A field the API leaves out only for some records, or only when it
   is empty, is not missing; nor is a path inside an object that came only as ``null``.
 
 Both parsers report the same thing: ``observe`` reads Python records (after a quirk hook, so the
@@ -102,9 +103,13 @@ class Sampled(Protocol):
 class FieldTally:
     """The fields of one entity's records over one extraction (see the module docstring)."""
 
-    def __init__(self, columns: Sequence[Column], not_kept: Iterable[str] = ()) -> None:
+    def __init__(
+        self, columns: Sequence[Column], not_kept: Iterable[str] = (), sometimes: Iterable[str] = ()
+    ) -> None:
         self.tree = declared_tree(columns, not_kept)
-        self.declared = declared_paths(declared_tree(columns))  # what may be missing: the columns' paths
+        # What may be missing: the columns' paths, but for those documented as sent only sometimes.
+        optional = set(sometimes)
+        self.declared = [p for p in declared_paths(declared_tree(columns)) if p not in optional]
         self.sample = FieldSample()
 
     @property

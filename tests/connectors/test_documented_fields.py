@@ -1,4 +1,5 @@
-"""Every field the sandboxes send is staged by a column or left out on purpose, for every entity.
+"""Every field the sandboxes send is staged by a column or left out on purpose, and every declared
+field is sent, or documented as sent only for some records; for every entity.
 
 The sandboxes serve records as the public references describe them (``../shared/reference/``), so
 a field a sandbox sends that no column reads is a documented field the connector forgot: schema
@@ -6,7 +7,9 @@ drift would report it as undeclared on every read (``couplet extract`` warns, th
 ``undeclared_fields`` metadata never drops to 0), although the API did not change. Each entity
 either declares a column for it or lists it in ``Entity.not_kept`` with where it is instead or why
 (Harvest's embedded assignments are staged whole by ``user_assignments``/``task_assignments``,
-Clockodo's deprecated ids and support PIN are not staged).
+Clockodo's deprecated ids and support PIN are not staged). Likewise a declared field that no record
+of a read carried is reported missing, unless the reference says it comes only with some records
+(``Entity.sometimes``: a lump sum's amount, a monthly target's workdays).
 """
 
 from __future__ import annotations
@@ -23,19 +26,22 @@ from connectors.core.extract import Extractor
 from connectors.core.fields import FieldTally
 from connectors.core.settings import resolve_settings
 from sandbox.common import SandboxOptions
+from sandbox.org import OrgOptions
 from sandbox.server import client_env, start_background
 
 from .test_standard import _unlimited
 
 CASES = [(c, e.name) for c in sorted(CONNECTORS) for e in get_source(c).entities]
-# Dated entities read the last month of the sandbox's history (year-scoped ones the years it touches).
-END = dt.date.today()
+# A fixed org (its history ends the day before ANCHOR); dated entities read its last month,
+# year-scoped ones the year that month is in.
+ANCHOR = dt.date(2026, 6, 1)
+END = ANCHOR
 START = END - dt.timedelta(days=31)
 
 
 @pytest.fixture(scope="module")
 def sandbox_env() -> Iterator[dict[str, str]]:
-    with start_background(SandboxOptions(rate_limit=False)) as server:
+    with start_background(SandboxOptions(org=OrgOptions(anchor=ANCHOR), rate_limit=False)) as server:
         yield client_env(server.base_url)
 
 
@@ -54,7 +60,7 @@ def read(connector: str, entity: Entity) -> FieldTally | None:
 
 
 @pytest.mark.parametrize(("connector", "entity_name"), CASES)
-def test_no_documented_field_is_undeclared(
+def test_every_field_sent_is_declared_and_every_declared_one_sent(
     connector: str, entity_name: str, sandbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in sandbox_env.items():
@@ -65,6 +71,10 @@ def test_no_documented_field_is_undeclared(
     assert tally.undeclared == {}, (
         f"{connector}.{entity_name}: fields the sandbox sends that no column reads: {tally.undeclared}; "
         "declare a column, or add them to the entity's not_kept with the reason"
+    )
+    assert tally.missing == [], (
+        f"{connector}.{entity_name}: declared fields no record carried: {tally.missing}; if the reference "
+        "says they come only with some records, add them to the entity's sometimes with when"
     )
 
 
@@ -81,3 +91,12 @@ def test_not_kept_fields_are_neither_undeclared_nor_missing() -> None:
     tally.observe([record])
     assert tally.undeclared == {"vat": 1}
     assert "user_assignment.hourly_rate" not in tally.missing
+
+
+def test_a_field_sent_only_sometimes_is_not_missing_and_must_be_declared() -> None:
+    entries = get_source("clockodo").entity("entries")
+    tally = FieldTally(entries.columns, entries.not_kept, entries.sometimes)
+    tally.observe([{"id": 1}])
+    assert "offset" not in tally.missing and "lumpsum" not in tally.missing and "duration" in tally.missing
+    with pytest.raises(ValueError, match=r"sometimes \['nope'\] are not read by any column"):
+        Entity(entries.name, entries.path, entries.columns, sometimes={"nope": "never"})
