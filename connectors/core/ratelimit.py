@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -40,8 +39,11 @@ from .entity import RateLimit
 # after its arrival or round their clocks: 2 % of the window, at least 50 ms and at most a second
 # (2 % of a day would be 29 minutes of needless waiting).
 MARGIN_SHARE, MARGIN_MIN, MARGIN_MAX = 0.02, 0.05, 1.0
-# Send times are handed over rounded up to the millisecond (later is the safe side); two sends
-# this close are the same send when a log is merged with its own snapshot.
+# Send times are handed over rounded to the nearest millisecond (half a millisecond is nothing
+# beside a window's margin); two sends this close are the same send when a log is merged with its
+# own snapshot. Nearest, not up: a send goes through snapshot and restore again at every save of
+# the hand-over, and rounding up moved it a millisecond later now and then (the clocks' offset is
+# read anew each time), until it no longer matched itself and was counted twice.
 SAME_SEND = 0.002
 # A wait this short is round-off between two clocks' arithmetic (each window has a 50 ms margin):
 # sleeping it could not move a clock of large values at all, and the loop would never end.
@@ -150,7 +152,7 @@ class RateLimiter:
         oldest = self._clock() - self.longest()
         longest_log = max(self._sent, key=lambda d: d.maxlen or 0, default=collections.deque())
         times = sorted(s.at for s in longest_log if not s.open and s.at > oldest)
-        sent = [math.ceil((t + offset) * 1000) / 1000 for t in times]
+        sent = [round(t + offset, 3) for t in times]
         hold = self._hold_until + offset if self._hold_until > self._clock() else 0.0
         return {"sent": sent, "hold_until": round(hold, 3)}
 
