@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from .entity import BODY, Entity, PagingKind, Source
@@ -34,6 +35,14 @@ def _window(e: Entity) -> str:
     return f"daily (`{w.since_param}`/`{w.until_param}`, ≤{w.max_days} days/request)"
 
 
+def _by_reason(paths: Mapping[str, str]) -> str:
+    """``{path: reason}`` as "`a`, `b`: reason; `c`: other reason" (paths grouped by reason)."""
+    grouped: dict[str, list[str]] = {}
+    for path, reason in paths.items():
+        grouped.setdefault(reason, []).append(f"`{path}`")
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in grouped.items())
+
+
 def entity_table(source: Source) -> str:
     head = "| entity | endpoint | envelope | primary key | partitions | paging | per | columns |\n|---|---|---|---|---|---|---|---|"
     lines = [head]
@@ -53,17 +62,9 @@ def entity_table(source: Source) -> str:
         cols = ", ".join(f"`{c.name}` {c.type}" for c in e.columns)
         details.append(f"- **{e.name}** — {e.description}\n  Columns: {cols}.")
         if e.sometimes:
-            by_when: dict[str, list[str]] = {}
-            for path, when in e.sometimes.items():
-                by_when.setdefault(when, []).append(f"`{path}`")
-            some = "; ".join(f"{', '.join(paths)}: {when}" for when, paths in by_when.items())
-            details.append(f"  Sent only for some records: {some}.")
+            details.append(f"  Sent only for some records: {_by_reason(e.sometimes)}.")
         if e.not_kept:
-            by_reason: dict[str, list[str]] = {}
-            for path, why in e.not_kept.items():
-                by_reason.setdefault(why, []).append(f"`{path}`")
-            left = "; ".join(f"{', '.join(paths)}: {why}" for why, paths in by_reason.items())
-            details.append(f"  Sent by the API, not staged: {left}.")
+            details.append(f"  Sent by the API, not staged: {_by_reason(e.not_kept)}.")
     return "\n".join(lines) + "\n\n" + "\n".join(details)
 
 
