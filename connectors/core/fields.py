@@ -13,8 +13,9 @@ While pages are turned into columns, a ``FieldTally`` per entity counts:
   deprecated, a secret) are neither: they are known, and not staged.
 - **missing** declared fields: a column path that not one record of the extraction carried, when
   at least one record was read, unless the API documents it as sent only for some records
-  (``Entity.sometimes``: a lump sum's amount, a field that needs a right). A field the API leaves out only for some records, or only when it
-  is empty, is not missing; nor is a path inside an object that came only as ``null``.
+  (``Entity.sometimes``: a lump sum's amount, a field that needs a right). A field the API leaves
+  out only for some records, or only when it is empty, is not missing; nor is a path inside an
+  object that came only as ``null``.
 
 Both parsers report the same thing: ``observe`` reads Python records (after a quirk hook, so the
 fields are those of the records the columns are taken from), ``sample_struct`` reads a page that
@@ -106,10 +107,12 @@ class FieldTally:
     def __init__(
         self, columns: Sequence[Column], not_kept: Iterable[str] = (), sometimes: Iterable[str] = ()
     ) -> None:
+        not_kept = tuple(not_kept)
         self.tree = declared_tree(columns, not_kept)
-        # What may be missing: the columns' paths, but for those documented as sent only sometimes.
-        optional = set(sometimes)
-        self.declared = [p for p in declared_paths(declared_tree(columns)) if p not in optional]
+        # What may be missing: the columns' paths (not the fields not kept), but for those
+        # documented as sent only sometimes.
+        skip = {*not_kept, *sometimes}
+        self.declared = [p for p in declared_paths(self.tree) if p not in skip]
         self.sample = FieldSample()
 
     @property
