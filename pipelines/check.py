@@ -16,7 +16,7 @@ from connectors import CONNECTORS, get_source
 
 from .check_outputs import check_outputs
 from .config import Connection, Flow
-from .steps import PlannedStep, StepError, arrow_columns, plan_steps
+from .steps import PlannedStep, StepError, arrow_columns, check_step_names, plan_steps
 from .yamlfile import did_you_mean
 
 Found = list[tuple[list[Any], str]]
@@ -116,9 +116,12 @@ def check_flow(
             continue
         inputs[sname] = entity_columns(conn.connector, spec.entity)
     plan: list[PlannedStep] = []
-    if flow.steps and not found:
+    if flow.steps:
         try:
-            plan = plan_steps(flow.steps, inputs, flow.timezone)
+            if found:  # no columns of some source: names only, so a misspelt step still shows
+                check_step_names(flow.steps, list(flow.sources))
+            else:
+                plan = plan_steps(flow.steps, inputs, flow.timezone)
         except StepError as exc:
             found.append((["flows", name, "steps", *exc.path], _step_hint(exc, flow)))
     step_names = [s.name for s in flow.steps]

@@ -299,6 +299,19 @@ def _check_reads(i: int, steps: Sequence[Step], known: Mapping[str, Any], define
         )
 
 
+def check_step_names(steps: Sequence[Step], sources: Sequence[str]) -> None:
+    """Check only the names ``steps`` define and read, over sources named ``sources``.
+
+    For a flow whose sources have problems (an unknown entity or connection: no columns to plan
+    with), so a misspelt step name still shows in the same pass. Raises ``StepError`` as
+    ``plan_steps`` does.
+    """
+    known = dict.fromkeys(sources)
+    defined = _check_names(steps, known)
+    for i in range(len(steps)):
+        _check_reads(i, steps, known, defined)
+
+
 def plan_steps(
     steps: list[Step], inputs: dict[str, list[tuple[str, str]]], zone: str = "UTC"
 ) -> list[PlannedStep]:

@@ -117,6 +117,19 @@ def test_a_bad_value_does_not_hide_the_flows_other_mistakes(tmp_path: Path) -> N
     )
 
 
+def test_a_source_mistake_does_not_hide_a_misspelt_step_name(tmp_path: Path) -> None:
+    # Without the entity's columns the steps cannot be planned, but the names they read still can.
+    _, found = problems_beside(
+        tmp_path,
+        ("entity: entries", "entity: entrys"),
+        ("right: customers", "right: custmers"),
+    )
+    assert len(found) == 2, found
+    assert "sources.entries.entity: clockodo has no entity 'entrys'" in found[0]
+    assert "steps.0.join.right: step 'billed' reads 'custmers'" in found[1]
+    assert "did you mean 'customers'?" in found[1]
+
+
 def test_a_misspelt_choice_is_read_as_meant_so_the_rest_is_still_checked(tmp_path: Path) -> None:
     # Dropped, mode would fall back to replace, which deletes: soft does not allow, and the flow could
     # not be read; read as upsert (what "did you mean" says), the entity typo shows in the same pass.
