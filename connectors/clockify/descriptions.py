@@ -74,6 +74,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "status": (
             "Status: ACTIVE, PENDING_EMAIL_VERIFICATION, DELETED, NOT_REGISTERED, LIMITED or LIMITED_DELETED."
         ),
+        "profilePicture": "Profile picture, as sent (a string; not described further).",
         "membershipStatus": (
             "Status in this workspace: ACTIVE, INACTIVE (deactivated), PENDING or DECLINED (from the "
             "WORKSPACE membership)."
