@@ -16,7 +16,8 @@ from connectors import CONNECTORS, get_source
 
 from .check_outputs import check_outputs
 from .config import Connection, Flow
-from .steps import PlannedStep, StepError, arrow_columns, check_step_names, plan_steps
+from .steps import PlannedStep, StepError, arrow_columns, plan_steps
+from .steps_names import check_step_names
 from .yamlfile import did_you_mean
 
 Found = list[tuple[list[Any], str]]

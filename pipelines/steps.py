@@ -59,6 +59,7 @@ from .steps_model import (
     StepError,
     parse_steps,
 )
+from .steps_names import check_names, check_reads
 from .steps_sql import Compiled, Probe, compile_step, derive_hint, quote
 
 __all__ = [
@@ -241,77 +242,6 @@ def _bind(
     return tuple((str(row[0]), str(row[1])) for row in described)
 
 
-def _cycle(start: str, goal: str, reads: Mapping[str, list[str]]) -> list[str]:
-    """The chain start -> ... -> goal along ``reads``, or [] if there is none."""
-    stack, seen = [[start]], {start}
-    while stack:
-        chain = stack.pop()
-        for nxt in reads.get(chain[-1], []):
-            if nxt == goal:
-                return [*chain, nxt]
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append([*chain, nxt])
-    return []
-
-
-def _check_names(steps: Sequence[Step], sources: Mapping[str, Any]) -> dict[str, int]:
-    defined: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        path = [i, step.kind, "as"]
-        if step.name in sources:
-            raise StepError(path, f"'{step.name}' is already a source of this flow; choose another as: name")
-        if step.name in defined:
-            raise StepError(
-                path, f"two steps are named '{step.name}' (steps {defined[step.name]} and {i}); rename one"
-            )
-        defined[step.name] = i
-    return defined
-
-
-def _check_reads(i: int, steps: Sequence[Step], known: Mapping[str, Any], defined: Mapping[str, int]) -> None:
-    step = steps[i]
-    for tail, ref in step.spec.reads():
-        if ref in known:
-            continue
-        path = [i, step.kind, *tail]
-        where = defined.get(ref)
-        if where is None:
-            above = [s.name for s in steps[:i]]
-            raise StepError(
-                path,
-                f"step '{step.name}' reads '{ref}', which is neither a source nor a step above it; "
-                f"sources: {', '.join(sorted(n for n in known if n not in above)) or '-'}; "
-                f"steps above: {', '.join(above) or '-'}",
-            )
-        if where == i:
-            raise StepError(
-                path, f"step '{step.name}' reads its own result; read a source or an earlier step"
-            )
-        reads = {s.name: [r for _, r in s.spec.reads()] for s in steps}
-        chain = _cycle(ref, step.name, reads)
-        if chain:
-            raise StepError(path, f"steps read each other in a cycle: {' -> '.join([step.name, *chain])}")
-        raise StepError(
-            path,
-            f"step '{step.name}' reads '{ref}', which is defined below it (steps[{where}]); "
-            f"move '{ref}' above '{step.name}': a step reads only sources and steps above it",
-        )
-
-
-def check_step_names(steps: Sequence[Step], sources: Sequence[str]) -> None:
-    """Check only the names ``steps`` define and read, over sources named ``sources``.
-
-    For a flow whose sources have problems (an unknown entity or connection: no columns to plan
-    with), so a misspelt step name still shows in the same pass. Raises ``StepError`` as
-    ``plan_steps`` does.
-    """
-    known = dict.fromkeys(sources)
-    defined = _check_names(steps, known)
-    for i in range(len(steps)):
-        _check_reads(i, steps, known, defined)
-
-
 def plan_steps(
     steps: list[Step], inputs: dict[str, list[tuple[str, str]]], zone: str = "UTC"
 ) -> list[PlannedStep]:
@@ -328,10 +258,10 @@ def plan_steps(
     # flow file loads, at its own key.
     with connect() as con:
         schemas = {name: _canonical(con, name, columns) for name, columns in inputs.items()}
-        defined = _check_names(steps, schemas)
+        defined = check_names(steps, schemas)
         planned = []
         for i, step in enumerate(steps):
-            _check_reads(i, steps, schemas, defined)
+            check_reads(i, steps, schemas, defined)
             names = tuple(dict.fromkeys(ref for _, ref in step.spec.reads()))
             compiled = compile_step(i, step, schemas, zone)
             columns = _bind(con, i, step, compiled, {n: schemas[n] for n in names})
