@@ -76,6 +76,9 @@ class ApiPipeline:
         state = self.state
         rule = state.faults.next_forced(item["path"])
         if rule is not None and rule.drop:
+            # Read the body first: closing with unread bytes makes the kernel answer with a reset,
+            # which the client may see as a read error instead of a connection closed mid-answer.
+            await request.body()
             return DroppedResponse(Response(b"{}", 200, media_type="application/json"))
         if rule is not None:
             assert rule.status is not None  # checked when the rule was queued
