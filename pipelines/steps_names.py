@@ -26,6 +26,7 @@ def _cycle(start: str, goal: str, reads: Mapping[str, list[str]]) -> list[str]:
 
 
 def check_names(steps: Sequence[Step], sources: Mapping[str, Any]) -> dict[str, int]:
+    """Each step's name -> its index; raises ``StepError`` for a name taken twice or by a source."""
     defined: dict[str, int] = {}
     for i, step in enumerate(steps):
         path = [i, step.kind, "as"]
@@ -40,6 +41,8 @@ def check_names(steps: Sequence[Step], sources: Mapping[str, Any]) -> dict[str, 
 
 
 def check_reads(i: int, steps: Sequence[Step], known: Mapping[str, Any], defined: Mapping[str, int]) -> None:
+    """Raise ``StepError`` unless every name step ``i`` reads is ``known`` (a source or a step above it,
+    already planned); says whether a missing name is unknown, the step itself, below it or in a cycle."""
     step = steps[i]
     for tail, ref in step.spec.reads():
         if ref in known:
