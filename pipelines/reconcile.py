@@ -76,7 +76,7 @@ from connectors.core.errors import ConfigError
 from connectors.core.extract import Extractor
 from connectors.core.http import RetryPolicy
 from connectors.core.settings import ResolvedSettings
-from pipelines.reconcile_days import find_days, years
+from pipelines.reconcile_days import find_days, split_days, years
 from pipelines.reconcile_narrow import DriftFound, Plan, Window, join, narrow, narrow_series, probe_windows
 from pipelines.reconcile_run import ReconcileReport, Run
 from pipelines.reconcile_staged import (
@@ -192,7 +192,11 @@ def reconcile_entity(
             report.fingerprints, report.days_compared = by_day.requests, by_day.compared
             report.unchecked = sorted(by_day.unchecked, key=str)
             if by_day.windows:
-                run.reextract(join(plan, by_day.windows, staged))
+                whole, apart = split_days(plan, staged, by_day, fp.filter_param)
+                run.reextract(join(plan, whole, staged))
+                for (a, b), who in sorted(apart.items()):
+                    if not any(x <= a and b <= y for x, y in report.windows):
+                        run.reextract_filtered(a, b, who, fp.filter_param, fp.series_column)
                 staged = StagedDays(staging, connection, entity, start, end, by_series=by_series)
                 months = {
                     p.stem for p in staging.files(connection, entity.name, partition_keys(entity, start, end))

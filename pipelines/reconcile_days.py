@@ -10,9 +10,10 @@ day, and returns the days that differ with the UTC days to re-read for them.
 Days are local dates in each series' time zone (the report's calendar) while staging is partitioned
 by UTC day, so a local day is compared only when every UTC day it spans lies in ``[start, end)``
 (with UTC+1, the range's first day also holds the evening before it, which is not staged), and a
-drifted local day re-reads every UTC day it spans. A series the answer does not list, or whose
-time zone is unknown, is not compared (``DayDrift.unchecked``); neither is a day the answer gives no
-figure for (a future day).
+drifted local day re-reads every UTC day it spans (for its drifted series only, ``split_days``, where
+the fingerprint names a ``filter_param`` and a day holds more than a page). A series the answer does
+not list, or whose time zone is unknown, is not compared (``DayDrift.unchecked``); neither is a day
+the answer gives no figure for (a future day).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import pyarrow.compute as pc
 from connectors.core.drift import DayFigures, fingerprint, fingerprint_of, series_zones
 from connectors.core.entity import Entity
 from connectors.core.extract import Extractor
-from pipelines.reconcile_narrow import DriftFound, Window
-from pipelines.reconcile_staged import staged_rows
+from pipelines.reconcile_narrow import DriftFound, Plan, Window
+from pipelines.reconcile_staged import StagedDays, staged_rows
 from pipelines.staging import Staging
 
 UTC = ZoneInfo("UTC")
@@ -42,6 +43,7 @@ SHOWN = 3  # series named in a drifted day's reason
 class DayDrift:
     found: list[DriftFound] = field(default_factory=list)  # one per drifted local day
     windows: list[Window] = field(default_factory=list)  # UTC days to re-read, merged
+    series: dict[Any, list[Window]] = field(default_factory=dict)  # the same, per drifted series
     requests: int = 0  # fingerprint requests (one per calendar year)
     compared: int = 0  # (series, day) figures compared
     unchecked: set[Any] = field(default_factory=set)  # series not compared (no time zone)
@@ -116,6 +118,7 @@ def compare(
     spans: dict[tuple[str, dt.date], Window] = {}
     differ: dict[dt.date, list[tuple[Any, float, float]]] = defaultdict(list)
     reread: dict[dt.date, set[Window]] = defaultdict(set)
+    per_series: dict[Any, set[Window]] = defaultdict(set)
     for (s, day), theirs in source.items():
         if not start <= day < end:
             continue
@@ -131,6 +134,7 @@ def compare(
         if abs(mine - theirs) > fp.tolerance:
             differ[day].append((s, mine, theirs))
             reread[day].add(span)
+            per_series[s].add(span)
     listed = {s for s, _ in source}
     out.unchecked |= {s for s, _ in staged if s not in listed}  # staged, but not in the answer
     for day, rows in sorted(differ.items()):
@@ -147,13 +151,42 @@ def compare(
                 {fp.value_field: sum(r[2] for r in rows)},
             )
         )
-    windows = sorted({w for ws in reread.values() for w in ws})
-    for a, b in windows:
-        if out.windows and a <= out.windows[-1][1]:
-            out.windows[-1] = (out.windows[-1][0], max(b, out.windows[-1][1]))
-        else:
-            out.windows.append((a, b))
+    out.windows = merged({w for ws in reread.values() for w in ws})
+    out.series = {s: merged(spans) for s, spans in per_series.items()}
     return out
+
+
+def merged(windows: set[Window]) -> list[Window]:
+    """``windows`` sorted, those that overlap or touch joined."""
+    out: list[Window] = []
+    for a, b in sorted(windows):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(b, out[-1][1]))
+        else:
+            out.append((a, b))
+    return out
+
+
+def split_days(
+    plan: Plan, staged: StagedDays, days: DayDrift, filter_param: str
+) -> tuple[list[Window], dict[Window, tuple[Any, ...]]]:
+    """The drifted days' UTC windows to re-read whole, and those to re-read for their drifted series
+    only (through ``filter_param``, one request each), where that takes fewer requests than the
+    whole window's pages. Without ``filter_param`` every window is re-read whole."""
+    if not filter_param:
+        return days.windows, {}
+    scoped: dict[Window, set[Any]] = defaultdict(set)
+    for s, spans in days.series.items():
+        for span in spans:
+            scoped[span].add(s)
+    whole: list[Window] = []
+    apart: dict[Window, tuple[Any, ...]] = {}
+    for (a, b), who in sorted(scoped.items()):
+        if len(who) < plan.cost((b - a).days, staged.window(a, b)["rows"], staged.series):
+            apart[(a, b)] = tuple(sorted(who, key=str))
+        else:
+            whole.append((a, b))
+    return merged(set(whole)), apart
 
 
 async def find_days(

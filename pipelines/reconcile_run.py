@@ -199,30 +199,32 @@ class Run:
                         break
         return known
 
-    def reextract_filtered(self, a: dt.date, b: dt.date, series: tuple[Any, ...]) -> dict[dt.date, set[Any]]:
+    def reextract_filtered(
+        self, a: dt.date, b: dt.date, series: tuple[Any, ...], param: str = "", column: str = ""
+    ) -> dict[dt.date, set[Any]]:
         """Re-read ``series`` over ``[a, b)`` one at a time through the entity's own list filtered
-        to it (``Totals.filter_param``, one request series for the whole window), then replace
-        only their rows of those days. Returns the days whose records changed, with their series."""
-        totals = totals_of(self.entity)
+        to it (``param`` on ``column``'s values; default ``Totals.filter_param`` and ``series_column``;
+        one request series for the whole window), then replace only their rows of those days.
+        Returns the days whose records changed, with their series."""
         w = self.entity.window
-        assert totals is not None and w is not None
+        assert w is not None
+        if not param:
+            totals = totals_of(self.entity)
+            assert totals is not None
+            param, column = totals.filter_param, totals.series_column
         window = dataclasses.replace(w, max_days=max(w.max_days, (b - a).days), sizing=None)
         tables = []
         with tempfile.TemporaryDirectory(prefix="couplet-reconcile-") as scratch:
             for i, value in enumerate(series):
-                params = {**self.entity.params, totals.filter_param: value}
+                params = {**self.entity.params, param: value}
                 only = dataclasses.replace(self.entity, params=params, window=window, drift=None)
                 apart = Staging(f"{scratch}/{i}")
                 self.stage(only, apart, a, b)
                 tables.append(apart.read(self.connection, only))
             fresh = pa.concat_tables(tables)
-            before = series_keys_by_day(
-                self.staging, self.connection, self.entity, a, b, totals.series_column, series
-            )
-            replace_series(
-                self.staging, self.connection, self.entity, fresh, a, b, series, column=totals.series_column
-            )
+            before = series_keys_by_day(self.staging, self.connection, self.entity, a, b, column, series)
+            replace_series(self.staging, self.connection, self.entity, fresh, a, b, series, column=column)
         self.report.series_windows.append((a, b, series))
-        after = keys_by_day(self.entity, fresh, totals.series_column)
+        after = keys_by_day(self.entity, fresh, column)
         changed = {d: before.get(d, set()) ^ after.get(d, set()) for d in before.keys() | after.keys()}
         return {d: {k[0] for k in keys} for d, keys in changed.items() if keys}

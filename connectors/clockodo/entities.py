@@ -139,6 +139,7 @@ ENTRY_DRIFT = Drift(
         days="month_details.*.week_details.*.day_details.*",
         params={"type": 3},
         zones="users",
+        filter_param="filter[users_id]",
     ),
 )
 

@@ -71,6 +71,11 @@ class Fingerprint:
     figure is the sum of ``column`` per ``series_column`` and local date of ``time_column`` in the
     series' time zone, read from the records of ``zones`` (``zone_key`` = the series, ``zone_field``
     an IANA name; no ``zones``: UTC). ``pipelines/reconcile_days.py`` compares them day by day.
+
+    ``filter_param`` (optional): the entity's list parameter that restricts it to one series (e.g.
+    Clockodo's ``filter[users_id]``). A drifted day is then re-read for its drifted series only, one
+    request series each, where re-reading the whole day would take more requests (a day of more than
+    a page); only those series' rows of that day are replaced.
     """
 
     request: Entity
@@ -86,6 +91,7 @@ class Fingerprint:
     zone_key: str = "id"
     zone_field: str = "timezone"
     tolerance: float = 0.5
+    filter_param: str = ""
 
 
 @dataclass(frozen=True)

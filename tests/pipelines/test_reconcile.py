@@ -82,9 +82,17 @@ class Case:
         entity: str,
         start: dt.date = START,
         end: dt.date = END,
+        page_size: int = 0,
     ) -> None:
         self.server, self.name, self.entity = server, source, get_source(source).entity(entity)
         self.source, self.settings, self.staging = get_source(source), settings(server, source), Staging(tmp)
+        if page_size:  # a smaller page than the API's default: a day of this org then holds several
+            paging = dataclasses.replace(self.entity.paging, size=page_size)
+            self.entity = dataclasses.replace(self.entity, paging=paging)
+            src = self.source  # and as many more requests: no client-side waits for them
+            self.source = dataclasses.replace(
+                src, rate_limits=(), rate_groups={g: () for g in src.rate_groups}
+            )
         self.start, self.end = start, end
         self.full = int(
             stage_entity(self.source, self.settings, source, self.entity, self.staging, start, end).stats[
@@ -429,6 +437,29 @@ def test_clockodo_an_edit_in_place_is_found_by_the_user_reports_days(
     assert report.fingerprints == 1 and report.probes == 1  # one report year, one count of the range
     assert report.probe_requests == 3  # + the people's time zones (one page of /v3/users)
     assert report.reextract_requests <= 2  # its size, one page: the day and the evening before it
+
+
+def test_clockodo_a_day_of_several_pages_re_reads_only_its_drifted_people(
+    sandbox: RunningServer, tmp_path: Path
+) -> None:
+    # 40 entries a page: a UTC day of this org (~130 entries) takes 4, one person's day one.
+    case = Case(sandbox, tmp_path, "clockodo", "entries", START, START + dt.timedelta(days=120), page_size=40)
+    a, b, c = case.old_rows(3, seed=21, timed=True)
+    case.admin("PATCH", f"entries/{a['id']}", {"duration": a["duration"] + 3600})  # an edit in place
+    case.admin("DELETE", f"entries/{b['id']}")
+    table = case.staged()
+    others = pc.unique(table.column("users_id")).to_pylist()
+    to = next(u for u in others if u != c["users_id"])
+    case.admin("PATCH", f"entries/{c['id']}", {"users_id": to})  # to another person, same time
+    report = case.reconcile()
+    assert clockodo_staged(case) == clockodo_truth(case)
+    assert {d.reason.split(":")[0] for d in report.drifted} == {"hours by day"}
+    people = {who for _, _, series in report.series_windows for who in series}
+    assert people == {a["users_id"], b["users_id"], c["users_id"], to}
+    assert report.windows == []  # no day re-read whole
+    # One request per person and day (their UTC days fit a page), where a whole day takes 4 pages.
+    assert report.reextract_requests == sum(len(series) for _, _, series in report.series_windows)
+    assert report.rows_reread < 40 * report.reextract_requests
 
 
 def test_clockodo_a_deleted_lump_sum_is_found_by_the_count_of_the_range(
