@@ -98,7 +98,8 @@ def reconcile_older(
         # series (people) the fingerprint could not compare: only the counts covered them
         meta["reconcile_unchecked"] = ", ".join(map(str, found.unchecked[:20])) or "none"
     optional = {
-        # series re-read alone (Clockify users by the report's totals, Harvest users by hours)
+        # series re-read alone (Clockify users by the report's totals, Harvest users by hours,
+        # Clockodo people on a drifted day of more than a page)
         "reconcile_series_reread": "; ".join(
             f"{', '.join(map(str, s[:10]))} over {_days(a, b)}" for a, b, s in found.series_windows[:10]
         ),
