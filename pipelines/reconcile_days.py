@@ -170,9 +170,10 @@ def merged(windows: set[Window]) -> list[Window]:
 def split_days(
     plan: Plan, staged: StagedDays, days: DayDrift, filter_param: str
 ) -> tuple[list[Window], dict[Window, tuple[Any, ...]]]:
-    """The drifted days' UTC windows to re-read whole, and those to re-read for their drifted series
-    only (through ``filter_param``, one request each), where that takes fewer requests than the
-    whole window's pages. Without ``filter_param`` every window is re-read whole."""
+    """The drifted days' UTC windows to re-read whole (sorted; ``join`` merges them), and those to
+    re-read for their drifted series only (through ``filter_param``, one request each), where that
+    takes fewer requests than the whole window's pages. Without ``filter_param`` every window is
+    re-read whole."""
     if not filter_param:
         return days.windows, {}
     scoped: dict[Window, set[Any]] = defaultdict(set)
@@ -186,7 +187,7 @@ def split_days(
             apart[(a, b)] = tuple(sorted(who, key=str))
         else:
             whole.append((a, b))
-    return merged(set(whole)), apart
+    return whole, apart
 
 
 async def find_days(

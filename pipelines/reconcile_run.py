@@ -188,7 +188,8 @@ class Run:
                     return known  # the counts are narrowed as without the totals
                 report.not_comparable += found.not_comparable
                 for (x, y), who in found.reread:
-                    for d, series in sorted(self.reextract_filtered(x, y, who).items()):
+                    changed = self.reextract_filtered(x, y, who, totals.filter_param, totals.series_column)
+                    for d, series in sorted(changed.items()):
                         why = series_reason(entity, found.figures, series)
                         report.drifted.append(
                             DriftFound(d, d + dt.timedelta(days=1), why, series=tuple(series))
@@ -200,18 +201,14 @@ class Run:
         return known
 
     def reextract_filtered(
-        self, a: dt.date, b: dt.date, series: tuple[Any, ...], param: str = "", column: str = ""
+        self, a: dt.date, b: dt.date, series: tuple[Any, ...], param: str, column: str
     ) -> dict[dt.date, set[Any]]:
-        """Re-read ``series`` over ``[a, b)`` one at a time through the entity's own list filtered
-        to it (``param`` on ``column``'s values; default ``Totals.filter_param`` and ``series_column``;
-        one request series for the whole window), then replace only their rows of those days.
-        Returns the days whose records changed, with their series."""
+        """Re-read ``series`` (values of ``column``) over ``[a, b)`` one at a time through the
+        entity's own list filtered to each by ``param`` (one request series for the whole window),
+        then replace only their rows of those days. Returns the days whose records changed, with
+        their series."""
         w = self.entity.window
         assert w is not None
-        if not param:
-            totals = totals_of(self.entity)
-            assert totals is not None
-            param, column = totals.filter_param, totals.series_column
         window = dataclasses.replace(w, max_days=max(w.max_days, (b - a).days), sizing=None)
         tables = []
         with tempfile.TemporaryDirectory(prefix="couplet-reconcile-") as scratch:
